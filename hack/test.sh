@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command. `make test` runs everything:
+#   verify  generated code and CRD are up to date
+#   lint    gofmt, go vet, staticcheck
+#   unit    go test -race -short ./...
+#   e2e     go test -race ./test/e2e/... against the local control plane
+# Pass one stage name to run just that stage.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$KENNEL_ROOT"
+
+stage_verify() {
+  if [ -x hack/verify-codegen.sh ]; then hack/verify-codegen.sh; fi
+}
+stage_lint() { hack/lint.sh; }
+stage_unit() {
+  log "unit tests (-race -short)"
+  go test -race -short -count=1 ./...
+}
+stage_e2e() {
+  if [ ! -d test/e2e ]; then return 0; fi
+  log "e2e tests against the local control plane"
+  go test -race -count=1 -timeout 45m ./test/e2e/...
+}
+
+stages=${1:-"verify lint unit e2e"}
+for s in $stages; do "stage_$s"; done
