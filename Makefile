@@ -50,5 +50,13 @@ cluster-down:
 demo:
 	hack/demo.sh
 
+## images: assemble OCI images of the binaries (no Docker engine needed)
+images:
+	hack/images.sh
+
+## deploy: install CRD, RBAC and controller into the cluster of $KUBECONFIG
+deploy:
+	hack/deploy.sh
+
 clean:
 	rm -rf bin
