@@ -1,0 +1,431 @@
+// Package cli is the command line of peer-finder: flag parsing compatible
+// with the historical Kubernetes peer-finder, configuration checks, and the
+// mapping of outcomes to exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kennel-dev/kennel/pkg/peers"
+	"github.com/kennel-dev/kennel/pkg/version"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0 // done (init mode), stopped by a signal (sidecar), --help, --version, --install
+	ExitUsage       = 1 // usage or configuration error
+	ExitTimeout     = 2 // --timeout expired before this pod was found (init mode)
+	ExitOnStart     = 3 // on-start failed (init mode)
+	ExitInterrupted = 4 // SIGTERM/SIGINT before on-start completed (init mode)
+)
+
+// Options are the command-line flags.
+type Options struct {
+	OnStart, OnChange string
+	Shell             bool
+	Service           string
+	Namespace         string
+	Domain            string
+	Hostname          string
+	ResolvConf        string
+	DNSServers        []string
+	PollInterval      time.Duration
+	QueryTimeout      time.Duration
+	Timeout           time.Duration
+	ScriptTimeout     time.Duration
+	Settle            time.Duration
+	MinPeers          int
+	AddressType       string
+	PodIPs            []string
+	PeersFile         string
+	Watch             []string
+	Install           string
+	Version           bool
+	Help              bool
+}
+
+// Env supplies the process environment; tests replace it.
+type Env struct {
+	Getenv   func(string) string
+	Hostname func() (string, error)
+	// HostIPs lists this host's addresses when --pod-ip and POD_IP are unset.
+	HostIPs func() []string
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// OSEnv is the real environment.
+func OSEnv(stdout, stderr io.Writer) Env {
+	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr}
+}
+
+// UsageError is a bad command line or configuration.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+// Main runs peer-finder and returns its exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	err := Run(ctx, args, env)
+	code := ExitCode(err)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "peer-finder: %v\n", err)
+		if code == ExitUsage {
+			fmt.Fprintf(env.Stderr, "Run 'peer-finder --help' for usage.\n")
+		}
+	}
+	return code
+}
+
+// ExitCode maps Run's error to the process exit code.
+func ExitCode(err error) int {
+	var ue *UsageError
+	var oe *peers.OnStartError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, peers.ErrTimeout):
+		return ExitTimeout
+	case errors.As(err, &oe):
+		return ExitOnStart
+	case errors.Is(err, peers.ErrInterrupted):
+		return ExitInterrupted
+	default:
+		return ExitUsage
+	}
+}
+
+// NewFlagSet defines the flags on their own FlagSet, bound to o.
+func NewFlagSet(o *Options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("peer-finder", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.StringVar(&o.OnStart, "on-start", "", "command run once this pod is among its peers (init mode: then exit)")
+	fs.StringVar(&o.OnChange, "on-change", "", "command run on every membership change; makes peer-finder a sidecar that runs until SIGTERM")
+	fs.BoolVar(&o.Shell, "shell", false, "run --on-start/--on-change with /bin/sh -c instead of splitting them into program and arguments")
+	fs.StringVar(&o.Service, "service", "", "name of the headless Service that publishes the peers (required)")
+	fs.StringVar(&o.Namespace, "ns", "", "namespace of the Service and the pods (default $POD_NAMESPACE)")
+	fs.StringVar(&o.Domain, "domain", "", "cluster domain (default: derived from the resolv.conf search line, else cluster.local)")
+	fs.StringVar(&o.Hostname, "hostname", "", "this pod's hostname (default: the OS hostname)")
+	fs.StringVar(&o.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolver configuration to read nameservers and search domains from")
+	fs.StringSliceVar(&o.DNSServers, "dns-server", nil, "nameserver host[:port] to query instead of resolv.conf's (repeatable, comma-separated)")
+	fs.DurationVar(&o.PollInterval, "poll-interval", time.Second, "time between DNS lookups")
+	fs.DurationVar(&o.QueryTimeout, "query-timeout", 2*time.Second, "timeout of one DNS query to one server")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "init mode: give up (exit 2) if this pod is not found within this time; 0 waits forever")
+	fs.DurationVar(&o.ScriptTimeout, "script-timeout", 0, "kill --on-start/--on-change (its whole process group) after this long; 0: no limit")
+	fs.DurationVar(&o.Settle, "settle", 0, "a membership must stay unchanged this long before a command runs")
+	fs.IntVar(&o.MinPeers, "min-peers", 0, "run no command until at least this many peers (this pod included) are published")
+	fs.StringVar(&o.AddressType, "address-type", "fqdn", "what to report for each peer: fqdn or ip")
+	fs.StringSliceVar(&o.PodIPs, "pod-ip", nil, "this pod's IP for --address-type=ip (default $POD_IP, else the host's non-loopback addresses)")
+	fs.StringVar(&o.PeersFile, "peers-file", "", "write the peer list (one per line) atomically to this file on every change")
+	fs.StringArrayVar(&o.Watch, "watch", nil, "sidecar: run --on-change again when this file (or directory) changes; repeatable")
+	fs.StringVar(&o.Install, "install", "", "copy this binary into DIR as peer-finder (mode 0755) and exit")
+	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	fs.BoolVarP(&o.Help, "help", "h", false, "print this help and exit")
+	return fs
+}
+
+const usageHead = `Usage: peer-finder --service=NAME [--ns=NAMESPACE] [--on-start=CMD] [--on-change=CMD] [flags]
+
+Finds the pods published behind a headless Service (DNS SRV records of
+<service>.<namespace>.svc.<domain>) and runs commands with that list.
+
+Init container (no --on-change): wait until this pod is published, run
+--on-start once, exit. Sidecar (--on-change): run --on-start (if given) once
+this pod is published, then --on-change on every membership change, until
+SIGTERM/SIGINT.
+
+Commands get the peers on stdin (one per line, ordinal order, trailing
+newline) and in the environment: PEERS, PEER_COUNT, SELF, ORDINAL, SERVICE,
+NAMESPACE, DOMAIN. Single-dash long flags (-on-start=/x.sh) are accepted.
+
+Exit codes: 0 done; 1 usage or configuration error; 2 timed out waiting for
+this pod (--timeout); 3 on-start failed; 4 interrupted before on-start ran.
+
+Flags:
+`
+
+// Usage is the full help text.
+func Usage() string {
+	var o Options
+	return usageHead + NewFlagSet(&o).FlagUsages()
+}
+
+// NormalizeArgs rewrites the single-dash long flags accepted by Go's flag
+// package ("-on-start=/x", "-service zk") into pflag's double-dash form.
+// Values of flags that take one, a lone "-", single-letter flags and
+// everything after "--" are left alone.
+func NormalizeArgs(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			a = "-" + a
+		}
+		out = append(out, a)
+		if strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") {
+			if f := fs.Lookup(a[2:]); f != nil && f.NoOptDefVal == "" && i+1 < len(args) {
+				// The next argument is this flag's value, whatever it looks like.
+				i++
+				out = append(out, args[i])
+			}
+		}
+	}
+	return out
+}
+
+// StripQuotes removes one pair of matching literal quotes around a value,
+// as left by manifests that write -on-start="/x.sh" in an args list. Quotes
+// that do not enclose the whole value ("a" "b") are kept.
+func StripQuotes(v string) string {
+	if len(v) >= 2 {
+		q := v[0]
+		if (q == '"' || q == '\'') && v[len(v)-1] == q && !strings.ContainsRune(v[1:len(v)-1], rune(q)) {
+			return v[1 : len(v)-1]
+		}
+	}
+	return v
+}
+
+// Parse parses args into Options.
+func Parse(args []string) (*Options, *pflag.FlagSet, error) {
+	o := &Options{}
+	fs := NewFlagSet(o)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(NormalizeArgs(fs, args)); err != nil {
+		return nil, fs, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fs, usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	for _, p := range []*string{&o.OnStart, &o.OnChange, &o.Service, &o.Namespace, &o.Domain,
+		&o.Hostname, &o.ResolvConf, &o.AddressType, &o.PeersFile, &o.Install} {
+		*p = StripQuotes(*p)
+	}
+	for _, l := range [][]string{o.DNSServers, o.PodIPs, o.Watch} {
+		for i := range l {
+			l[i] = StripQuotes(l[i])
+		}
+	}
+	return o, fs, nil
+}
+
+// Run parses args, builds the Finder and runs it.
+func Run(ctx context.Context, args []string, env Env) error {
+	o, _, err := Parse(args)
+	if err != nil {
+		return err
+	}
+	if o.Help {
+		_, err := io.WriteString(env.Stdout, Usage())
+		return err
+	}
+	if o.Version {
+		_, err := fmt.Fprintf(env.Stdout, "peer-finder %s\n", version.Version)
+		return err
+	}
+	if o.Install != "" {
+		path, err := peers.Install(o.Install)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "peer-finder: installed %s\n", path)
+		return nil
+	}
+	f, err := Build(ctx, o, env)
+	if err != nil {
+		return err
+	}
+	return f.Run(ctx)
+}
+
+// Build checks the options and assembles a Finder with the real resolver,
+// runner and (for --watch) file watcher.
+func Build(ctx context.Context, o *Options, env Env) (*peers.Finder, error) {
+	if o.OnStart == "" && o.OnChange == "" && o.PeersFile == "" {
+		return nil, usagef("nothing to do: give --on-start, --on-change and/or --peers-file")
+	}
+	if o.Service == "" {
+		return nil, usagef("--service not set: give the name of the headless Service")
+	}
+	if strings.Contains(o.Service, ".") {
+		return nil, usagef("--service must be the Service's name, not a DNS name: got %q", o.Service)
+	}
+	if o.Namespace == "" {
+		o.Namespace = env.Getenv("POD_NAMESPACE")
+	}
+	if o.Namespace == "" {
+		return nil, usagef("--ns not set and POD_NAMESPACE is empty")
+	}
+	if len(o.Watch) > 0 && o.OnChange == "" {
+		return nil, usagef("--watch needs --on-change")
+	}
+	if o.MinPeers < 0 {
+		return nil, usagef("--min-peers must not be negative")
+	}
+	for name, d := range map[string]time.Duration{"--poll-interval": o.PollInterval, "--query-timeout": o.QueryTimeout} {
+		if d <= 0 {
+			return nil, usagef("%s must be positive", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{"--timeout": o.Timeout, "--script-timeout": o.ScriptTimeout, "--settle": o.Settle} {
+		if d < 0 {
+			return nil, usagef("%s must not be negative", name)
+		}
+	}
+	addrType, err := peers.ParseAddressType(o.AddressType)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	onStart, err := command("--on-start", o.OnStart, o.Shell)
+	if err != nil {
+		return nil, err
+	}
+	onChange, err := command("--on-change", o.OnChange, o.Shell)
+	if err != nil {
+		return nil, err
+	}
+
+	hostname := o.Hostname
+	if hostname == "" {
+		if hostname, err = env.Hostname(); err != nil || hostname == "" {
+			return nil, usagef("--hostname not set and the OS hostname is unavailable (%v)", err)
+		}
+	}
+
+	servers, err := nameservers(o.DNSServers)
+	if err != nil {
+		return nil, err
+	}
+	domain := strings.Trim(strings.ToLower(o.Domain), ".")
+	derived := false
+	if len(servers) == 0 || domain == "" {
+		rcFile, err := os.Open(o.ResolvConf)
+		if err != nil {
+			return nil, usagef("reading %s: %v (pass --dns-server and --domain)", o.ResolvConf, err)
+		}
+		rc, err := peers.ParseResolvConf(rcFile)
+		rcFile.Close()
+		if err != nil {
+			return nil, usagef("reading %s: %v", o.ResolvConf, err)
+		}
+		if len(servers) == 0 {
+			servers = rc.Nameservers
+			if len(servers) == 0 {
+				return nil, usagef("no nameserver in %s: pass --dns-server", o.ResolvConf)
+			}
+		}
+		if domain == "" {
+			domain = peers.DeriveDomain(rc.Search, o.Namespace)
+			derived = domain != ""
+			if domain == "" {
+				domain = peers.DefaultDomain
+				fmt.Fprintf(env.Stderr, "peer-finder: no cluster domain in the search line of %s; using %s (pass --domain)\n", o.ResolvConf, domain)
+			}
+		}
+	}
+
+	podIPs := o.PodIPs
+	if len(podIPs) == 0 && addrType == peers.AddressIP {
+		if ip := env.Getenv("POD_IP"); ip != "" {
+			podIPs = strings.Split(ip, ",")
+		} else if env.HostIPs != nil {
+			podIPs = env.HostIPs()
+		}
+	}
+	for i, ip := range podIPs {
+		podIPs[i] = strings.TrimSpace(ip)
+		if net.ParseIP(podIPs[i]) == nil {
+			return nil, usagef("--pod-ip: %q is not an IP address", ip)
+		}
+	}
+
+	cfg := peers.Config{
+		Service:        strings.ToLower(o.Service),
+		Namespace:      strings.ToLower(o.Namespace),
+		Domain:         domain,
+		Hostname:       hostname,
+		AddressType:    addrType,
+		PodIPs:         podIPs,
+		OnStart:        onStart,
+		OnChange:       onChange,
+		PollInterval:   o.PollInterval,
+		Timeout:        o.Timeout,
+		Settle:         o.Settle,
+		MinPeers:       o.MinPeers,
+		PeersFile:      o.PeersFile,
+		DomainDerived:  derived,
+		DomainFromFlag: o.Domain != "",
+	}
+	if len(o.Watch) > 0 {
+		events, err := peers.WatchFiles(ctx, o.Watch, func(format string, args ...any) {
+			fmt.Fprintf(env.Stderr, "peer-finder: "+format+"\n", args...)
+		})
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		cfg.WatchEvents = events
+	}
+	return &peers.Finder{
+		Config:   cfg,
+		Resolver: &peers.DNSResolver{Nameservers: servers, Timeout: o.QueryTimeout},
+		Runner:   &peers.ExecRunner{Stdout: env.Stdout, Stderr: env.Stderr, Timeout: o.ScriptTimeout},
+		Clock:    peers.RealClock{},
+		Log:      env.Stderr,
+	}, nil
+}
+
+// command turns a flag value into argv: split into words (quotes honoured,
+// no expansion), or handed to /bin/sh -c with --shell.
+func command(flag, v string, shell bool) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if shell {
+		return []string{"/bin/sh", "-c", v}, nil
+	}
+	argv, err := peers.SplitCommand(v)
+	if err != nil {
+		return nil, usagef("%s: %v", flag, err)
+	}
+	if len(argv) == 0 {
+		return nil, usagef("%s is empty", flag)
+	}
+	return argv, nil
+}
+
+// nameservers turns --dns-server values into host:port addresses.
+func nameservers(in []string) ([]string, error) {
+	var out []string
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			if net.ParseIP(strings.Trim(s, "[]")) == nil {
+				return nil, usagef("--dns-server: %q is not host:port or an IP address", s)
+			}
+			s = net.JoinHostPort(strings.Trim(s, "[]"), "53")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
