@@ -1,0 +1,407 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	"github.com/kennel-dev/kennel/pkg/ordinal"
+)
+
+// maxBatch bounds one batch of concurrent creates or deletes under Parallel.
+const maxBatch = 500
+
+// SetControl holds the ordering logic: given a set and the pets it owns, it
+// takes the next safe steps towards the desired state and writes status.
+type SetControl interface {
+	// Sync acts on the set once. requeueAfter > 0 asks to be called again
+	// after that long even if nothing changes (minReadySeconds).
+	Sync(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) (requeueAfter time.Duration, err error)
+}
+
+// progress is what one pass of the ordering logic found.
+type progress struct {
+	// blocked, when set, is why the set cannot progress (Progressing=False).
+	blocked *BlockedError
+	// waiting describes what the set is waiting for while progressing.
+	waiting string
+	// requeueAfter asks for another pass after that long.
+	requeueAfter time.Duration
+}
+
+func (p *progress) wait(d time.Duration) {
+	if d > 0 && (p.requeueAfter == 0 || d < p.requeueAfter) {
+		p.requeueAfter = d
+	}
+}
+
+type defaultSetControl struct {
+	pets     PetControl
+	status   StatusUpdater
+	services corelisters.ServiceLister
+	exp      *expectations
+	clock    Clock
+	recorder record.EventRecorder
+}
+
+// NewSetControl returns the SetControl used by the controller.
+func NewSetControl(pets PetControl, status StatusUpdater, services corelisters.ServiceLister,
+	clock Clock, recorder record.EventRecorder) SetControl {
+	return newSetControl(pets, status, services, newExpectations(clock), clock, recorder)
+}
+
+func newSetControl(pets PetControl, status StatusUpdater, services corelisters.ServiceLister,
+	exp *expectations, clock Clock, recorder record.EventRecorder) *defaultSetControl {
+	return &defaultSetControl{pets: pets, status: status, services: services, exp: exp, clock: clock, recorder: recorder}
+}
+
+// pets partitions the set's pets: replicas[i] is the pet with ordinal
+// start+i (nil if missing); condemned are pets outside the range, highest
+// ordinal first.
+func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod, condemned []*corev1.Pod) {
+	start, n := ordinalRange(set)
+	replicas = make([]*corev1.Pod, n)
+	for _, pod := range pets {
+		ord, ok := petOrdinal(set, pod)
+		if !ok {
+			continue
+		}
+		if ord >= start && ord < start+n {
+			replicas[ord-start] = pod
+		} else {
+			condemned = append(condemned, pod)
+		}
+	}
+	sort.Slice(condemned, func(i, j int) bool {
+		a, _ := petOrdinal(set, condemned[i])
+		b, _ := petOrdinal(set, condemned[j])
+		return a > b
+	})
+	return replicas, condemned
+}
+
+func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) (time.Duration, error) {
+	revision := templateRevision(set)
+	replicas, condemned := partition(set, pets)
+	var (
+		p   progress
+		err error
+	)
+	switch {
+	case set.DeletionTimestamp != nil:
+		p.waiting = "PetSet is being deleted"
+	case !c.exp.Satisfied(setKey(set)):
+		p.waiting = "waiting for the cache to observe earlier changes"
+	default:
+		err = c.act(ctx, set, replicas, condemned, revision, &p)
+	}
+	var blocked *BlockedError
+	if errors.As(err, &blocked) && p.blocked == nil {
+		p.blocked = blocked
+	}
+	status := c.computeStatus(set, replicas, condemned, revision, &p)
+	if uerr := c.updateStatus(ctx, set, status); uerr != nil {
+		err = errors.Join(err, uerr)
+	}
+	if err == nil && p.blocked != nil && p.blocked.Err != nil {
+		// An API rejection: retry with backoff, the cluster may change
+		// (quota freed, admission fixed) without any event we watch.
+		err = p.blocked
+	}
+	return p.requeueAfter, err
+}
+
+// act takes the next steps for the set and records what it waits on in p.
+func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+	start, n := ordinalRange(set)
+	templates := make([]string, 0, len(set.Spec.VolumeClaimTemplates))
+	for _, t := range set.Spec.VolumeClaimTemplates {
+		templates = append(templates, t.Name)
+	}
+	if err := ordinal.ValidateNames(set.Name, templates, start, n); err != nil {
+		p.blocked = &BlockedError{Reason: ReasonInvalidSpec, Message: err.Error()}
+		return nil
+	}
+	for _, pod := range append(append([]*corev1.Pod{}, replicas...), condemned...) {
+		if pod != nil && isPaused(pod) && !isTerminating(pod) {
+			p.blocked = &BlockedError{Reason: ReasonPaused, Message: fmt.Sprintf("Pet %s has %s=false; scaling is paused", pod.Name, InitializedAnnotation)}
+			return nil
+		}
+	}
+	if isParallel(set) {
+		return c.actParallel(ctx, set, replicas, condemned, revision, p)
+	}
+	return c.actOrdered(ctx, set, replicas, condemned, revision, p)
+}
+
+// serviceMissing returns a BlockedError if the governing Service does not exist.
+func (c *defaultSetControl) serviceMissing(set *kennelv1.PetSet) *BlockedError {
+	if set.Spec.ServiceName == "" || c.services == nil {
+		return nil
+	}
+	_, err := c.services.Services(set.Namespace).Get(set.Spec.ServiceName)
+	if apierrors.IsNotFound(err) {
+		return &BlockedError{Reason: ReasonServiceNotFound, Message: fmt.Sprintf("governing Service %s/%s not found; pets are not created until it exists", set.Namespace, set.Spec.ServiceName)}
+	}
+	return nil
+}
+
+func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, ord int, revision string) error {
+	pod := newPet(set, ord, revision)
+	key := setKey(set)
+	c.exp.ExpectCreate(key, pod.Name)
+	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
+		c.exp.CreationObserved(key, pod.Name)
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
+	key := setKey(set)
+	c.exp.ExpectDelete(key, pod.UID)
+	if err := c.pets.DeletePet(ctx, set, pod); err != nil {
+		c.exp.DeletionObserved(key, pod.UID)
+		return err
+	}
+	return nil
+}
+
+// repair fixes what can be fixed on a live pet: identity labels (pets
+// adopted from elsewhere may lack them) and, while it is not yet scheduled,
+// missing claims.
+func (c *defaultSetControl) repair(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod, ord int) error {
+	if isTerminating(pod) {
+		return nil
+	}
+	if !hasIdentityLabels(set, pod, ord) {
+		cp := pod.DeepCopy()
+		if cp.Labels == nil {
+			cp.Labels = map[string]string{}
+		}
+		for k, v := range identityLabels(set, cp.Name, ord) {
+			cp.Labels[k] = v
+		}
+		if err := c.pets.UpdatePetLabels(ctx, set, cp); err != nil {
+			return err
+		}
+	}
+	if pod.Status.Phase == corev1.PodPending && pod.Spec.NodeName == "" && len(set.Spec.VolumeClaimTemplates) > 0 {
+		return c.pets.EnsureClaims(ctx, set, ord)
+	}
+	return nil
+}
+
+// actOrdered is the OrderedReady policy: replicas in ascending order, at
+// most one change per pass, never past a pet that is not Running, Ready and
+// available; then condemned pets from the highest ordinal, one at a time,
+// each gone before the next.
+func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+	start, _ := ordinalRange(set)
+	now := c.clock.Now()
+	for i, pod := range replicas {
+		ord := start + i
+		name := ordinal.PetName(set.Name, ord)
+		if pod == nil {
+			if b := c.serviceMissing(set); b != nil {
+				p.blocked = b
+				return nil
+			}
+			p.waiting = fmt.Sprintf("creating pet %s", name)
+			return c.createPet(ctx, set, ord, revision)
+		}
+		if isFailed(pod) || isSucceeded(pod) {
+			if !isTerminating(pod) {
+				c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatePet, "Pet %s has phase %s; deleting it to recreate it", pod.Name, pod.Status.Phase)
+				p.waiting = fmt.Sprintf("recreating pet %s", name)
+				return c.deletePet(ctx, set, pod)
+			}
+		}
+		if isTerminating(pod) {
+			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", name)
+			return nil
+		}
+		if err := c.repair(ctx, set, pod, ord); err != nil {
+			return err
+		}
+		if !isRunningAndReady(pod) {
+			if pod.Status.Phase == corev1.PodRunning {
+				p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("waiting for pet %s to become Ready", name)}
+			} else {
+				p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready (phase %q)", name, pod.Status.Phase)
+			}
+			return nil
+		}
+		if left := availableIn(pod, set.Spec.MinReadySeconds, now); left > 0 {
+			p.waiting = fmt.Sprintf("waiting for pet %s to be available for %ds", name, set.Spec.MinReadySeconds)
+			p.wait(left)
+			return nil
+		}
+	}
+	// Every replica is healthy here; the only unhealthy pets are condemned.
+	// The lowest unhealthy condemned pet may be removed; any other blocks.
+	var firstUnhealthy *corev1.Pod
+	for i := len(condemned) - 1; i >= 0; i-- {
+		if !isHealthy(condemned[i]) {
+			firstUnhealthy = condemned[i]
+			break
+		}
+	}
+	for _, pod := range condemned {
+		if isTerminating(pod) {
+			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
+			return nil
+		}
+		if firstUnhealthy != nil && pod != firstUnhealthy {
+			p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("scale-down halted: pet %s is not Ready", firstUnhealthy.Name)}
+			return nil
+		}
+		p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
+		return c.deletePet(ctx, set, pod)
+	}
+	return c.rollingUpdate(ctx, set, replicas, revision, p)
+}
+
+// actParallel is the Parallel policy: every missing pet is created and every
+// condemned pet deleted without waiting, in batches of growing size.
+func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+	start, _ := ordinalRange(set)
+	now := c.clock.Now()
+	var (
+		missing []int
+		doomed  []*corev1.Pod
+		errs    []error
+		settled = true
+	)
+	for i, pod := range replicas {
+		ord := start + i
+		switch {
+		case pod == nil:
+			missing = append(missing, ord)
+			settled = false
+		case isTerminating(pod):
+			settled = false
+		case isFailed(pod) || isSucceeded(pod):
+			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatePet, "Pet %s has phase %s; deleting it to recreate it", pod.Name, pod.Status.Phase)
+			doomed = append(doomed, pod)
+			settled = false
+		default:
+			if err := c.repair(ctx, set, pod, ord); err != nil {
+				errs = append(errs, err)
+			}
+			left := availableIn(pod, set.Spec.MinReadySeconds, now)
+			if left != 0 {
+				settled = false
+			}
+			p.wait(left)
+		}
+	}
+	for _, pod := range condemned {
+		settled = false
+		if !isTerminating(pod) {
+			doomed = append(doomed, pod)
+		}
+	}
+	if len(doomed) > 0 {
+		p.waiting = fmt.Sprintf("removing %d pets", len(doomed))
+		errs = append(errs, batched(len(doomed), func(i int) error { return c.deletePet(ctx, set, doomed[i]) }))
+	}
+	if len(missing) > 0 {
+		if b := c.serviceMissing(set); b != nil {
+			p.blocked = b
+		} else {
+			p.waiting = fmt.Sprintf("creating %d pets", len(missing))
+			errs = append(errs, batched(len(missing), func(i int) error { return c.createPet(ctx, set, missing[i], revision) }))
+		}
+	}
+	if err := joinErrors(nonNil(errs)); err != nil {
+		return err
+	}
+	if settled {
+		return c.rollingUpdate(ctx, set, replicas, revision, p)
+	}
+	if p.waiting == "" {
+		p.waiting = "waiting for pets to become Running and Ready"
+	}
+	return nil
+}
+
+// rollingUpdate replaces, from the highest ordinal down to the partition, the
+// first pet not made from the current template, one at a time. It runs only
+// when every replica exists, is healthy, and no condemned pet remains.
+func (c *defaultSetControl) rollingUpdate(ctx context.Context, set *kennelv1.PetSet, replicas []*corev1.Pod, revision string, p *progress) error {
+	if set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return nil
+	}
+	start, _ := ordinalRange(set)
+	partitionOrd := 0
+	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		partitionOrd = int(*ru.Partition)
+	}
+	for i := len(replicas) - 1; i >= 0 && start+i >= start+partitionOrd; i-- {
+		pod := replicas[i]
+		if pod == nil || !isHealthy(pod) {
+			p.waiting = "rolling update waiting for pets to be healthy"
+			return nil
+		}
+		if petRevision(pod) != revision {
+			p.waiting = fmt.Sprintf("updating pet %s to revision %s", pod.Name, revision)
+			return c.deletePet(ctx, set, pod)
+		}
+	}
+	return nil
+}
+
+// batched calls fn for 0..n-1 in batches of 1, 2, 4, … up to maxBatch,
+// running each batch concurrently and stopping after the first batch with
+// an error.
+func batched(n int, fn func(i int) error) error {
+	size := 1
+	for done := 0; done < n; {
+		end := min(done+size, n)
+		errs := make([]error, end-done)
+		var wg sync.WaitGroup
+		for i := done; i < end; i++ {
+			wg.Go(func() { errs[i-done] = fn(i) })
+		}
+		wg.Wait()
+		if err := joinErrors(nonNil(errs)); err != nil {
+			return err
+		}
+		done = end
+		size = min(2*size, maxBatch)
+	}
+	return nil
+}
+
+func nonNil(errs []error) []error {
+	out := errs[:0:0]
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// setKey is the workqueue key of the set.
+func setKey(set *kennelv1.PetSet) string { return set.Namespace + "/" + set.Name }
+
+// logger returns the contextual logger with the set attached.
+func setLogger(ctx context.Context, set *kennelv1.PetSet) klog.Logger {
+	return klog.FromContext(ctx).WithValues("petset", klog.KObj(set))
+}

@@ -1,0 +1,117 @@
+package reconcile
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// expectationTTL bounds how long an unobserved create or delete holds a set
+// back; after it the controller trusts its cache again (an event lost by the
+// informer must not wedge a set forever).
+const expectationTTL = 5 * time.Minute
+
+// expectations remembers, per set, the pod creates and deletes the controller
+// issued that its informer has not shown yet. While any are outstanding the
+// set's cache is known to be stale and the controller takes no action on it:
+// a pet just deleted but still cached is not "recreated", and a pet just
+// created but not yet cached is not created twice.
+type expectations struct {
+	clock Clock
+	mu    sync.Mutex
+	sets  map[string]*setExpectations
+}
+
+type setExpectations struct {
+	creates map[string]time.Time    // pod name -> when the create was issued
+	deletes map[types.UID]time.Time // pod UID -> when the delete was issued
+}
+
+func newExpectations(clock Clock) *expectations {
+	return &expectations{clock: clock, sets: map[string]*setExpectations{}}
+}
+
+func (e *expectations) get(key string) *setExpectations {
+	s := e.sets[key]
+	if s == nil {
+		s = &setExpectations{creates: map[string]time.Time{}, deletes: map[types.UID]time.Time{}}
+		e.sets[key] = s
+	}
+	return s
+}
+
+// ExpectCreate records that a pod with the name is about to be created.
+func (e *expectations) ExpectCreate(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).creates[name] = e.clock.Now()
+}
+
+// ExpectDelete records that the pod with the UID is about to be deleted.
+func (e *expectations) ExpectDelete(key string, uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).deletes[uid] = e.clock.Now()
+}
+
+// CreationObserved clears the create expectation for the name: the informer
+// has shown the pod, or the create failed.
+func (e *expectations) CreationObserved(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sets[key]; s != nil {
+		delete(s.creates, name)
+	}
+}
+
+// DeletionObserved clears the delete expectation for the UID: the informer
+// has shown the pod terminating or gone, or the delete failed.
+func (e *expectations) DeletionObserved(key string, uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sets[key]; s != nil {
+		delete(s.deletes, uid)
+	}
+}
+
+// Satisfied reports whether the cache has caught up with every change
+// issued for the set. Entries older than expectationTTL are dropped.
+func (e *expectations) Satisfied(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sets[key]
+	if s == nil {
+		return true
+	}
+	now := e.clock.Now()
+	for name, at := range s.creates {
+		if now.Sub(at) > expectationTTL {
+			delete(s.creates, name)
+		}
+	}
+	for uid, at := range s.deletes {
+		if now.Sub(at) > expectationTTL {
+			delete(s.deletes, uid)
+		}
+	}
+	return len(s.creates) == 0 && len(s.deletes) == 0
+}
+
+// Forget drops everything recorded for the set (the set is gone).
+func (e *expectations) Forget(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sets, key)
+}
+
+// Clock tells the time; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns the current time.
+func (RealClock) Now() time.Time { return time.Now() }

@@ -1,0 +1,270 @@
+// Package reconcile is the PetSet controller: it keeps, for every PetSet, one
+// pet (pod) per ordinal in [start, start+replicas), each with a stable name,
+// hostname and set of claims, created in ascending and removed in descending
+// order under the OrderedReady policy, or all at once under Parallel.
+package reconcile
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	"github.com/kennel-dev/kennel/pkg/ordinal"
+)
+
+// Labels and annotations the controller sets or reads on pets.
+const (
+	// PodNameLabel carries the pet's own name, as upstream StatefulSets do.
+	PodNameLabel = "statefulset.kubernetes.io/pod-name"
+	// PodIndexLabel carries the pet's ordinal, as upstream StatefulSets do.
+	PodIndexLabel = "apps.kubernetes.io/pod-index"
+	// PetSetLabel names the PetSet that owns the pet.
+	PetSetLabel = "kennel.dev/petset"
+	// PetIndexLabel carries the pet's ordinal.
+	PetIndexLabel = "kennel.dev/pet-index"
+	// RevisionLabel carries the revision of the template the pet was made from.
+	RevisionLabel = appsv1.ControllerRevisionHashLabelKey
+	// InitializedAnnotation set to "false" on any pet pauses scaling of the whole set.
+	InitializedAnnotation = "pod.alpha.kubernetes.io/initialized"
+)
+
+// controllerKind is the group/version/kind written into owner references.
+var controllerKind = kennelv1.SchemeGroupVersion.WithKind("PetSet")
+
+// ordinalRange returns the first ordinal and the number of desired pets.
+func ordinalRange(set *kennelv1.PetSet) (start, replicas int) {
+	replicas = 1
+	if set.Spec.Replicas != nil {
+		replicas = int(*set.Spec.Replicas)
+	}
+	if set.Spec.Ordinals != nil {
+		start = int(set.Spec.Ordinals.Start)
+	}
+	return start, replicas
+}
+
+// isParallel reports whether pets are managed without ordering.
+func isParallel(set *kennelv1.PetSet) bool {
+	return set.Spec.PodManagementPolicy == appsv1.ParallelPodManagement
+}
+
+// petOrdinal returns the ordinal of a pet of the set, or ok=false if the
+// pod's name is not <set>-<N>.
+func petOrdinal(set *kennelv1.PetSet, pod *corev1.Pod) (int, bool) {
+	parent, ord, ok := ordinal.Parse(pod.Name)
+	if !ok || parent != set.Name {
+		return 0, false
+	}
+	return ord, true
+}
+
+// isMember reports whether the pod's name makes it a pet of the set.
+func isMember(set *kennelv1.PetSet, pod *corev1.Pod) bool {
+	_, ok := petOrdinal(set, pod)
+	return ok
+}
+
+// isCreated reports whether the API server has given the pod a phase.
+func isCreated(pod *corev1.Pod) bool { return pod.Status.Phase != "" }
+
+// isFailed reports whether the pod has terminated with a failure.
+func isFailed(pod *corev1.Pod) bool { return pod.Status.Phase == corev1.PodFailed }
+
+// isSucceeded reports whether the pod has terminated successfully.
+func isSucceeded(pod *corev1.Pod) bool { return pod.Status.Phase == corev1.PodSucceeded }
+
+// isTerminating reports whether deletion of the pod has begun.
+func isTerminating(pod *corev1.Pod) bool { return pod.DeletionTimestamp != nil }
+
+// isPaused reports whether the pet carries the debug pause annotation.
+func isPaused(pod *corev1.Pod) bool {
+	return pod.Annotations[InitializedAnnotation] == "false"
+}
+
+// readyCondition returns the pod's Ready condition, or nil.
+func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodReady {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// isRunningAndReady reports whether the pod is Running and Ready and not
+// paused by the initialized annotation.
+func isRunningAndReady(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning || isPaused(pod) {
+		return false
+	}
+	c := readyCondition(pod)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// availableIn returns zero if the pod is Running, Ready and has been Ready for
+// minReadySeconds at now; otherwise how much longer it must stay Ready (or a
+// negative duration if it is not Ready at all).
+func availableIn(pod *corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
+	if !isRunningAndReady(pod) {
+		return -1
+	}
+	if minReadySeconds <= 0 {
+		return 0
+	}
+	c := readyCondition(pod)
+	if c.LastTransitionTime.IsZero() {
+		return 0
+	}
+	left := c.LastTransitionTime.Add(time.Duration(minReadySeconds) * time.Second).Sub(now)
+	if left <= 0 {
+		return 0
+	}
+	return left
+}
+
+// isHealthy reports whether the pod is Running, Ready and not terminating.
+func isHealthy(pod *corev1.Pod) bool {
+	return isRunningAndReady(pod) && !isTerminating(pod)
+}
+
+// claimName is the name of the claim made from template for the pet with the ordinal.
+func claimName(set *kennelv1.PetSet, template *corev1.PersistentVolumeClaim, ord int) string {
+	return ordinal.ClaimName(template.Name, set.Name, ord)
+}
+
+// newClaims returns the claims the pet with the ordinal needs, keyed by the
+// template (volume) name. Each carries the selector's matchLabels.
+func newClaims(set *kennelv1.PetSet, ord int) map[string]*corev1.PersistentVolumeClaim {
+	claims := make(map[string]*corev1.PersistentVolumeClaim, len(set.Spec.VolumeClaimTemplates))
+	for i := range set.Spec.VolumeClaimTemplates {
+		tmpl := &set.Spec.VolumeClaimTemplates[i]
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        claimName(set, tmpl, ord),
+				Namespace:   set.Namespace,
+				Labels:      map[string]string{},
+				Annotations: map[string]string{},
+			},
+			Spec: *tmpl.Spec.DeepCopy(),
+		}
+		for k, v := range tmpl.Labels {
+			claim.Labels[k] = v
+		}
+		for k, v := range tmpl.Annotations {
+			claim.Annotations[k] = v
+		}
+		if set.Spec.Selector != nil {
+			for k, v := range set.Spec.Selector.MatchLabels {
+				claim.Labels[k] = v
+			}
+		}
+		claim.Labels[PetSetLabel] = set.Name
+		claims[tmpl.Name] = claim
+	}
+	return claims
+}
+
+// templateRevision returns the revision name of the set's current pod
+// template: <set>-<hash>. Pets made from an older template carry another one.
+func templateRevision(set *kennelv1.PetSet) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(&set.Spec.Template)
+	_, _ = h.Write(b)
+	return set.Name + "-" + rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+// petRevision returns the revision label of the pod.
+func petRevision(pod *corev1.Pod) string { return pod.Labels[RevisionLabel] }
+
+// newPet returns the pod for the ordinal: the template plus identity
+// (name, hostname, subdomain, labels), storage and a controller reference.
+func newPet(set *kennelv1.PetSet, ord int, revision string) *corev1.Pod {
+	tmpl := set.Spec.Template.DeepCopy()
+	name := ordinal.PetName(set.Name, ord)
+	pod := &corev1.Pod{
+		ObjectMeta: *tmpl.ObjectMeta.DeepCopy(),
+		Spec:       tmpl.Spec,
+	}
+	pod.Name = name
+	pod.GenerateName = ""
+	pod.Namespace = set.Namespace
+	pod.ResourceVersion = ""
+	pod.UID = ""
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(set, controllerKind)}
+	setIdentity(set, pod, ord)
+	if revision != "" {
+		pod.Labels[RevisionLabel] = revision
+	}
+	setStorage(set, pod, ord)
+	return pod
+}
+
+// identityLabels returns the labels that name the pet and its ordinal.
+func identityLabels(set *kennelv1.PetSet, name string, ord int) map[string]string {
+	return map[string]string{
+		PodNameLabel:  name,
+		PodIndexLabel: strconv.Itoa(ord),
+		PetSetLabel:   set.Name,
+		PetIndexLabel: strconv.Itoa(ord),
+	}
+}
+
+// setIdentity sets the pet's identity labels, hostname and subdomain.
+func setIdentity(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
+	for k, v := range identityLabels(set, pod.Name, ord) {
+		pod.Labels[k] = v
+	}
+	pod.Spec.Hostname = pod.Name
+	pod.Spec.Subdomain = set.Spec.ServiceName
+}
+
+// hasIdentityLabels reports whether the pet carries all its identity labels.
+func hasIdentityLabels(set *kennelv1.PetSet, pod *corev1.Pod, ord int) bool {
+	for k, v := range identityLabels(set, pod.Name, ord) {
+		if pod.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// setStorage points one volume per claim template at the pet's claim,
+// replacing any template volume of the same name.
+func setStorage(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
+	claims := newClaims(set, ord)
+	if len(claims) == 0 {
+		return
+	}
+	volumes := make([]corev1.Volume, 0, len(pod.Spec.Volumes)+len(claims))
+	for _, v := range pod.Spec.Volumes {
+		if _, replaced := claims[v.Name]; !replaced {
+			volumes = append(volumes, v)
+		}
+	}
+	for i := range set.Spec.VolumeClaimTemplates {
+		tmplName := set.Spec.VolumeClaimTemplates[i].Name
+		volumes = append(volumes, corev1.Volume{
+			Name: tmplName,
+			VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+					ClaimName: claims[tmplName].Name,
+				},
+			},
+		})
+	}
+	pod.Spec.Volumes = volumes
+}
+
+// petKey names a pet in log messages and events.
+func petKey(pod *corev1.Pod) string { return fmt.Sprintf("%s/%s", pod.Namespace, pod.Name) }
