@@ -227,10 +227,21 @@ func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, m
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := &dns.Client{Net: network, Timeout: timeout, UDPSize: EDNSBufSize}
-	resp, _, err := c.ExchangeContext(qctx, m, server)
+	conn, err := c.DialContext(qctx, server)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", network, err)
+	}
+	defer conn.Close()
+	// Closing the connection interrupts a pending read when ctx is cancelled.
+	stop := context.AfterFunc(qctx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(qctx, m, conn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if qctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil, fmt.Errorf("%s query timed out after %v", network, timeout)
 		}
 		return nil, fmt.Errorf("%s: %w", network, err)
