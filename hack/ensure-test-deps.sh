@@ -2,6 +2,8 @@
 # Installs the system packages that tests need, when missing:
 #   nginx   examples/ checks generated nginx configs with a real nginx
 #           (nginx -t, and a master/proxy pair on 127.0.0.1).
+#   busybox examples/ runs the example scripts under busybox sh too (the
+#           shell of Alpine-based images such as hashicorp/consul).
 # Idempotent and quiet when everything is present. Runs `apt-get update` only
 # when a package has to be installed. Needs root (or sudo) and apt-get; on
 # other systems it says what is missing and exits 0, and the tests that need
@@ -11,6 +13,7 @@ set -euo pipefail
 # command package
 deps=(
   "nginx nginx-light"
+  "busybox busybox"
 )
 
 missing=()

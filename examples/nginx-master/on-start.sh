@@ -16,7 +16,8 @@
 #   LISTEN            listen address[:port]          80
 #   MASTER_PORT       port the master listens on     80
 #   HTML_ROOT         what the master serves         /usr/share/nginx/html
-#   RESOLVER          DNS server for the proxies     first nameserver in /etc/resolv.conf
+#   RESOLVER          DNS server for the proxies     first nameserver of RESOLV_CONF
+#   RESOLV_CONF       resolver configuration         /etc/resolv.conf
 #   PID_FILE          nginx pid file                 /var/run/nginx.pid
 #   ERROR_LOG         error log                      /dev/stderr
 #   ACCESS_LOG        access log                     /dev/stdout
@@ -37,6 +38,7 @@ ACCESS_LOG=${ACCESS_LOG:-/dev/stdout}
 WORKER_PROCESSES=${WORKER_PROCESSES:-auto}
 TEMP_DIR=${TEMP_DIR:-}
 NGINX_USER=${NGINX_USER:-}
+RESOLV_CONF=${RESOLV_CONF:-/etc/resolv.conf}
 SEED_INDEX=${SEED_INDEX:-1}
 
 die() { echo "on-start: $*" >&2; exit 1; }
@@ -65,8 +67,13 @@ done
 if [ "$master" = "$self" ]; then role=master; else role=proxy; fi
 
 if [ "$role" = proxy ] && [ -z "${RESOLVER:-}" ]; then
-  RESOLVER=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)
-  [ -n "$RESOLVER" ] || die "no nameserver in /etc/resolv.conf; set RESOLVER"
+  RESOLVER=""
+  if [ -r "$RESOLV_CONF" ]; then
+    while read -r key value _; do
+      if [ "$key" = nameserver ] && [ -n "$value" ]; then RESOLVER=$value; break; fi
+    done <"$RESOLV_CONF"
+  fi
+  [ -n "$RESOLVER" ] || die "no nameserver in $RESOLV_CONF; set RESOLVER"
   case $RESOLVER in
     *:*) RESOLVER="[$RESOLVER]" ;; # IPv6
   esac
