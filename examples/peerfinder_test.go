@@ -85,7 +85,9 @@ func TestScriptsThroughPeerFinder(t *testing.T) {
 		},
 		{
 			name: "zookeeper", set: "zk", service: "zk", script: zkOnStart, c: sizeCase{12, 11},
-			env:   func(dir string) []string { return []string{"ZK_CONF_DIR=" + dir + "/conf", "ZK_DATA_DIR=" + dir + "/data"} },
+			env: func(dir string) []string {
+				return []string{"ZK_CONF_DIR=" + dir + "/conf", "ZK_DATA_DIR=" + dir + "/data"}
+			},
 			files: []string{"data/myid", "conf/zoo.cfg", "conf/zoo.cfg.dynamic"}, golden: "zookeeper/on-start-peers-12-pet-11.golden",
 		},
 		{
