@@ -2,6 +2,7 @@ package images_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kennel-dev/kennel/images/imagetest"
+	"github.com/kennel-dev/kennel/images/ocilayout"
 )
 
 // buildImages runs hack/images.sh for the named images into a temporary
@@ -97,5 +99,69 @@ func TestImagesReproducible(t *testing.T) {
 	}
 	if !bytes.Equal(ia, ib) {
 		t.Errorf("two builds differ:\n%s\n%s", ia, ib)
+	}
+}
+
+// recorder collects Errorf calls so a test can check that Check reports
+// what is wrong with an image.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Helper() {}
+
+// TestCheckFindsFaults checks that the checks fail on images that are not
+// what they should be, and that a tampered blob is refused.
+func TestCheckFindsFaults(t *testing.T) {
+	const version = "v0.0.0-faults"
+	dir := filepath.Join(buildImages(t, version, "peer-finder"), "peer-finder")
+
+	r := &recorder{TB: t}
+	imagetest.Check(r, dir, imagetest.Expect{
+		Name:      "peer-finder",
+		Version:   version,
+		Path:      "/usr/local/bin/controller",
+		Platforms: []string{"linux/amd64", "linux/arm64", "linux/s390x"},
+	})
+	for _, want := range []string{"platforms [linux/amd64 linux/arm64], want", "entrypoint", "no /usr/local/bin/controller in the image"} {
+		found := false
+		for _, e := range r.errors {
+			found = found || strings.Contains(e, want)
+		}
+		if !found {
+			t.Errorf("Check did not report %q; it reported %q", want, r.errors)
+		}
+	}
+
+	// Corrupt one byte of the largest blob (a layer): reading must fail.
+	blobs, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	if err != nil || len(blobs) == 0 {
+		t.Fatalf("no blobs: %v", err)
+	}
+	largest, size := "", int64(-1)
+	for _, b := range blobs {
+		if fi, err := os.Stat(b); err == nil && fi.Size() > size {
+			largest, size = b, fi.Size()
+		}
+	}
+	data, err := os.ReadFile(largest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(largest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ocilayout.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Images(version); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("a tampered layer was read without a digest error: %v", err)
 	}
 }
