@@ -1,0 +1,188 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientset "k8s.io/client-go/kubernetes"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	"github.com/kennel-dev/kennel/pkg/ordinal"
+)
+
+// Claim retention.
+//
+// The controller never deletes a claim. It sets owner references and lets
+// the garbage collector do it:
+//   - whenDeleted: Delete gives each claim a controller reference to the
+//     set, so the claim goes when the set goes;
+//   - whenScaled: Delete gives the claims of a condemned ordinal (outside
+//     the range after a scale-down, or reserved) a reference to its pet,
+//     so the claim goes when the pet is removed.
+//
+// Retain removes those references again. References to any other owner are
+// kept, and a claim controlled by anything other than the set is left
+// alone entirely.
+
+// retentionPolicy returns the set's claim retention policy with defaults.
+func retentionPolicy(set *kennelv1.PetSet) (whenDeleted, whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType) {
+	whenDeleted, whenScaled = appsv1.RetainPersistentVolumeClaimRetentionPolicyType, appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if p := set.Spec.PersistentVolumeClaimRetentionPolicy; p != nil {
+		if p.WhenDeleted != "" {
+			whenDeleted = p.WhenDeleted
+		}
+		if p.WhenScaled != "" {
+			whenScaled = p.WhenScaled
+		}
+	}
+	return whenDeleted, whenScaled
+}
+
+// claimOrdinal returns the ordinal of a claim named <template>-<set>-<N> for
+// one of the set's claim templates.
+func claimOrdinal(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (int, bool) {
+	for i := range set.Spec.VolumeClaimTemplates {
+		prefix := set.Spec.VolumeClaimTemplates[i].Name + "-"
+		if !strings.HasPrefix(claim.Name, prefix) {
+			continue
+		}
+		parent, ord, ok := ordinal.Parse(strings.TrimPrefix(claim.Name, prefix))
+		if ok && parent == set.Name {
+			return ord, true
+		}
+	}
+	return 0, false
+}
+
+// desiredClaimOwners returns the owner references the claim should carry
+// and whether they differ from its current ones. pet is the live pet of
+// the claim's ordinal (nil if none); condemned says the ordinal is being
+// scaled away.
+func desiredClaimOwners(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, pet *corev1.Pod, condemned bool) ([]metav1.OwnerReference, bool) {
+	if ref := metav1.GetControllerOf(claim); ref != nil && ref.UID != set.UID {
+		return claim.OwnerReferences, false
+	}
+	whenDeleted, whenScaled := retentionPolicy(set)
+	wantSet := whenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType && set.DeletionTimestamp == nil
+	wantPet := whenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType && condemned && pet != nil && pet.UID != ""
+	if set.DeletionTimestamp != nil && whenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+		// Keep the reference while the set is going away: the garbage
+		// collector removes the claim after the set.
+		wantSet = true
+	}
+	var petName string
+	if pet != nil {
+		petName = pet.Name
+	} else if ord, ok := claimOrdinal(set, claim); ok {
+		petName = ordinal.PetName(set.Name, ord)
+	}
+	out := make([]metav1.OwnerReference, 0, len(claim.OwnerReferences)+2)
+	hasSet, hasPet := false, false
+	for _, ref := range claim.OwnerReferences {
+		switch {
+		case ref.UID == set.UID:
+			if !wantSet || hasSet {
+				continue
+			}
+			hasSet = true
+		case ref.Kind == "Pod" && ref.APIVersion == "v1" && ref.Name == petName:
+			// A reference to this ordinal's pet, or to an earlier pod of
+			// the same name: keep only the wanted one.
+			if !wantPet || hasPet || ref.UID != pet.UID {
+				continue
+			}
+			hasPet = true
+		}
+		out = append(out, ref)
+	}
+	if wantSet && !hasSet {
+		out = append(out, *metav1.NewControllerRef(set, controllerKind))
+	}
+	if wantPet && !hasPet {
+		out = append(out, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pet.Name, UID: pet.UID})
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, !sameOwners(out, claim.OwnerReferences)
+}
+
+func sameOwners(a, b []metav1.OwnerReference) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].UID != b[i].UID || a[i].Name != b[i].Name || a[i].Kind != b[i].Kind ||
+			a[i].APIVersion != b[i].APIVersion || !boolPtrEq(a[i].Controller, b[i].Controller) ||
+			!boolPtrEq(a[i].BlockOwnerDeletion, b[i].BlockOwnerDeletion) {
+			return false
+		}
+	}
+	return true
+}
+
+func boolPtrEq(a, b *bool) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// claimOwnerChange is one claim whose owner references must change.
+type claimOwnerChange struct {
+	Claim  *corev1.PersistentVolumeClaim
+	Owners []metav1.OwnerReference
+}
+
+// planClaimRetention returns the owner reference changes for the set's
+// claims. pets maps ordinals to live pets; condemned reports whether an
+// ordinal is being scaled away. Claims not named after one of the set's
+// claim templates and ordinals are ignored.
+func planClaimRetention(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets map[int]*corev1.Pod, condemned func(ord int) bool) []claimOwnerChange {
+	var out []claimOwnerChange
+	for _, claim := range claims {
+		ord, ok := claimOrdinal(set, claim)
+		if !ok || claim.DeletionTimestamp != nil {
+			continue
+		}
+		pet := pets[ord]
+		if pet != nil && isTerminating(pet) && !condemned(ord) {
+			pet = nil
+		}
+		owners, changed := desiredClaimOwners(set, claim, pet, condemned(ord))
+		if changed {
+			out = append(out, claimOwnerChange{Claim: claim, Owners: owners})
+		}
+	}
+	return out
+}
+
+// ClaimOwnerControl writes claims' owner references.
+type ClaimOwnerControl interface {
+	SetClaimOwners(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error
+}
+
+type realClaimOwnerControl struct {
+	client clientset.Interface
+}
+
+// NewClaimOwnerControl returns a ClaimOwnerControl writing with client.
+func NewClaimOwnerControl(client clientset.Interface) ClaimOwnerControl {
+	return &realClaimOwnerControl{client: client}
+}
+
+// SetClaimOwners updates the claim with the owners; the resource version
+// makes the write fail if the claim changed since it was read.
+func (c *realClaimOwnerControl) SetClaimOwners(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error {
+	cp := claim.DeepCopy()
+	cp.OwnerReferences = owners
+	_, err := c.client.CoreV1().PersistentVolumeClaims(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
