@@ -89,7 +89,15 @@ func installCRD(t *testing.T, f *framework.Framework) {
 // render returns the objects of an example's kustomization.
 func render(t testing.TB, f *framework.Framework, example string) (string, []*unstructured.Unstructured) {
 	t.Helper()
-	out := mustKubectl(t, f, "", "kustomize", filepath.Join(repoRoot(t), "examples", example))
+	return renderDir(t, f, filepath.Join(repoRoot(t), "examples", example))
+}
+
+// renderDir returns the objects of the kustomization in dir, as YAML and
+// decoded.
+func renderDir(t testing.TB, f *framework.Framework, dir string) (string, []*unstructured.Unstructured) {
+	t.Helper()
+	example := filepath.Base(dir)
+	out := mustKubectl(t, f, "", "kustomize", dir)
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
 	var objs []*unstructured.Unstructured
 	for {
@@ -467,5 +475,123 @@ func checkPets(t *testing.T, f *framework.Framework, ctx context.Context, ex exa
 		if !slices.Equal(created, want) {
 			t.Errorf("%s created pets %v, want %v", kind, created, want)
 		}
+	}
+}
+
+// TestZooKeeperScaleReconfig runs the ZooKeeper example's reconfig sidecar
+// (peer-finder --on-change with on-change.sh, the manifest's flags) for zk-0
+// against the plane's CoreDNS, with a stand-in zkCli.sh holding the
+// ensemble, and scales the set 3 → 4 → 3: the new pet must be added to the
+// ensemble, then removed.
+func TestZooKeeperScaleReconfig(t *testing.T) {
+	t.Parallel()
+	ex := examples[1]
+	if ex.dir != "zookeeper" {
+		t.Fatal("examples[1] is not zookeeper")
+	}
+	peerFinder := framework.BuildBinary(t, "github.com/kennel-dev/kennel/cmd/peer-finder")
+	f := framework.New(t)
+	installCRD(t, f)
+	ctx := f.Context(5 * time.Minute)
+	kind := applyExample(t, f, ex)
+	waitForPets(t, f, ctx, ex, 3)
+
+	spec := func(i int) string {
+		return fmt.Sprintf("server.%d=%s:2888:3888:participant;0.0.0.0:2181", i+1, f.FQDN(ex.set, ex.service, i))
+	}
+	dir := t.TempDir()
+	state, calls := filepath.Join(dir, "ensemble"), filepath.Join(dir, "calls")
+	if err := os.WriteFile(state, []byte(spec(0)+"\n"+spec(1)+"\n"+spec(2)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, objs := render(t, f, ex.dir)
+	args := append(localArgs(t, f, ex, containerArgs(t, objs, "reconfig"), "zk-0"), "--settle=1s")
+	sidecar := exec.Command(peerFinder, args...)
+	sidecar.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"ZKCLI=" + filepath.Join(repoRoot(t), "test", "e2e", "examples", "testdata", "zkCli.sh"),
+		"FAKE_ZK_STATE=" + state,
+		"FAKE_ZK_LOG=" + calls,
+	}
+	var sidecarOut bytes.Buffer
+	sidecar.Stdout, sidecar.Stderr = &sidecarOut, &sidecarOut
+	if err := sidecar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sidecar.Wait() }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		_ = sidecar.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(15 * time.Second):
+			_ = sidecar.Process.Kill()
+			return fmt.Errorf("peer-finder did not stop on SIGTERM within 15s: %v", <-exited)
+		}
+	}
+	t.Cleanup(func() {
+		_ = stop()
+		if t.Failed() {
+			data, _ := os.ReadFile(calls)
+			t.Logf("sidecar output:\n%s\nzkCli.sh calls:\n%s", sidecarOut.String(), data)
+		}
+	})
+
+	ensembleIs := func(want ...int) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
+			data, err := os.ReadFile(state)
+			if err != nil {
+				return false, err
+			}
+			var lines []string
+			for _, i := range want {
+				lines = append(lines, spec(i))
+			}
+			got := strings.Fields(string(data))
+			slices.Sort(got)
+			slices.Sort(lines)
+			return slices.Equal(got, lines), nil
+		}
+	}
+
+	resource := strings.ToLower(kind)
+	mustKubectl(t, f, "", "scale", "-n", f.Namespace, resource+"/zk", "--replicas=4")
+	waitForPets(t, f, ctx, ex, 4)
+	if err := f.WaitFor(ctx, "server.4 added to the ensemble", ensembleIs(0, 1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(calls)
+	if !strings.Contains(string(log), "reconfig -add "+spec(3)) {
+		t.Errorf("no `reconfig -add %s` call:\n%s", spec(3), log)
+	}
+
+	// The new pet's own on-start sees the four servers and takes id 4.
+	out := filepath.Join(t.TempDir(), "zk-3")
+	cmd := exec.CommandContext(ctx, peerFinder, localArgs(t, f, ex, containerArgs(t, objs, "bootstrap"), "zk-3")...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "ZK_CONF_DIR=" + out + "/conf", "ZK_DATA_DIR=" + out + "/data"}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("on-start of zk-3: %v\n%s", err, b)
+	}
+	if myid, _ := os.ReadFile(filepath.Join(out, "data", "myid")); string(myid) != "4\n" {
+		t.Errorf("zk-3 myid %q, want 4", myid)
+	}
+	dyn, _ := os.ReadFile(filepath.Join(out, "conf", "zoo.cfg.dynamic"))
+	if string(dyn) != spec(0)+"\n"+spec(1)+"\n"+spec(2)+"\n"+spec(3)+"\n" {
+		t.Errorf("zk-3 zoo.cfg.dynamic:\n%s", dyn)
+	}
+
+	mustKubectl(t, f, "", "scale", "-n", f.Namespace, resource+"/zk", "--replicas=3")
+	waitForPets(t, f, ctx, ex, 3)
+	if err := f.WaitFor(ctx, "server.4 removed from the ensemble", ensembleIs(0, 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("sidecar: %v", err)
 	}
 }
