@@ -1,0 +1,600 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	core "k8s.io/client-go/testing"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+)
+
+func names(set string, ords ...int) []string {
+	out := make([]string, 0, len(ords))
+	for _, o := range ords {
+		out = append(out, fmt.Sprintf("%s-%d", set, o))
+	}
+	return out
+}
+
+func condition(set *kennelv1.PetSet, t string) *metav1.Condition {
+	return meta.FindStatusCondition(set.Status.Conditions, t)
+}
+
+func TestOrderedScaleUpAndDown(t *testing.T) {
+	set := newSet("web", 0, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	if steps := s.run(5); steps > 5 {
+		t.Fatalf("0 replicas did not converge")
+	}
+	for _, tc := range []struct {
+		replicas      int32
+		wantCreates   []string
+		wantDeletes   []string
+		wantPodsAfter []string
+	}{
+		{3, names("web", 0, 1, 2), nil, names("web", 0, 1, 2)},
+		{5, names("web", 0, 1, 2, 3, 4), nil, names("web", 0, 1, 2, 3, 4)},
+		{2, names("web", 0, 1, 2, 3, 4), names("web", 4, 3, 2), names("web", 0, 1)},
+	} {
+		s.setReplicas(tc.replicas)
+		if steps := s.run(60); steps > 60 {
+			t.Fatalf("scale to %d did not converge; pods %v", tc.replicas, s.podNames())
+		}
+		if !slices.Equal(s.creates, tc.wantCreates) {
+			t.Errorf("scale to %d: creates %v, want %v", tc.replicas, s.creates, tc.wantCreates)
+		}
+		if !slices.Equal(s.deletes, tc.wantDeletes) {
+			t.Errorf("scale to %d: deletes %v, want %v", tc.replicas, s.deletes, tc.wantDeletes)
+		}
+		if got := s.podNames(); !slices.Equal(got, tc.wantPodsAfter) {
+			t.Errorf("scale to %d: pods %v, want %v", tc.replicas, got, tc.wantPodsAfter)
+		}
+	}
+	// Claims outlive pets: the scaled-away pets' claims remain.
+	if got, want := s.claims(), []string{"data-web-0", "data-web-1", "data-web-2", "data-web-3", "data-web-4"}; !slices.Equal(got, want) {
+		t.Errorf("claims %v, want %v", got, want)
+	}
+	s.step()
+	if c := condition(s.set, kennelv1.PetSetReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Ready condition %+v, want True", c)
+	}
+	if s.set.Status.ReadyReplicas != 2 || s.set.Status.Replicas != 2 || s.set.Status.ObservedGeneration != s.set.Generation {
+		t.Errorf("status %+v", s.set.Status)
+	}
+	if s.set.Status.Selector != "app=web" {
+		t.Errorf("selector %q", s.set.Status.Selector)
+	}
+	s.assertNoViolations()
+}
+
+func TestOrderedCreatesOnePetPerSync(t *testing.T) {
+	set := newSet("web", 4, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	for range 3 {
+		s.refresh()
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without the kubelet making pets Ready, only the first is created.
+	if !slices.Equal(s.creates, names("web", 0)) {
+		t.Fatalf("creates %v, want [web-0]", s.creates)
+	}
+	s.assertNoViolations()
+}
+
+func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.hold["web-1"] = true
+	for range 20 {
+		_ = s.step()
+	}
+	if !slices.Equal(s.podNames(), names("web", 0, 1)) {
+		t.Fatalf("pods %v, want web-0 web-1 while web-1 is held", s.podNames())
+	}
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonPetNotReady {
+		t.Fatalf("Progressing %+v, want False/%s", c, ReasonPetNotReady)
+	}
+	if !s.events.has(ReasonPetNotReady) {
+		t.Errorf("no %s event; events %v", ReasonPetNotReady, s.events.events)
+	}
+	delete(s.hold, "web-1")
+	if steps := s.run(20); steps > 20 {
+		t.Fatalf("did not resume; pods %v", s.podNames())
+	}
+	s.assertNoViolations()
+}
+
+func TestNoDeadlockWhenPredecessorFails(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.hold["web-1"] = true
+	for range 10 {
+		_ = s.step()
+	}
+	// Pet 0 fails while pet 1 is held NotReady: pet 0 must be replaced.
+	s.fail["web-0"] = true
+	for range 10 {
+		_ = s.step()
+	}
+	if n := countOf(s.creates, "web-0"); n != 2 {
+		t.Fatalf("web-0 created %d times, want 2 (replaced after failing); creates %v", n, s.creates)
+	}
+	pods := s.livePods()
+	if len(pods) == 0 || pods[0].Name != "web-0" || !isHealthy(pods[0]) {
+		t.Fatalf("web-0 not healthy again: %v", s.podNames())
+	}
+	if slices.Contains(s.podNames(), "web-2") {
+		t.Errorf("web-2 created while web-1 is held")
+	}
+	s.assertNoViolations()
+}
+
+func countOf(list []string, name string) int {
+	n := 0
+	for _, x := range list {
+		if x == name {
+			n++
+		}
+	}
+	return n
+}
+
+func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
+	set := newSet("web", 5, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(40)
+	s.hold["web-3"] = true
+	for range 3 {
+		_ = s.step()
+	}
+	s.setReplicas(2)
+	for range 10 {
+		_ = s.step()
+	}
+	// web-4 is healthy but web-3 is not: the scale-down halts.
+	if len(s.deletes) != 0 {
+		t.Fatalf("deleted %v while web-3 is unhealthy", s.deletes)
+	}
+	delete(s.hold, "web-3")
+	if steps := s.run(30); steps > 30 {
+		t.Fatalf("did not converge: %v", s.podNames())
+	}
+	if !slices.Equal(s.deletes, names("web", 4, 3, 2)) {
+		t.Errorf("deletes %v", s.deletes)
+	}
+	s.assertNoViolations()
+}
+
+func TestScaleDownRemovesFirstUnhealthyPet(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(30)
+	s.hold["web-2"] = true
+	for range 3 {
+		_ = s.step()
+	}
+	s.setReplicas(1)
+	if steps := s.run(30); steps > 30 {
+		t.Fatalf("scale-down blocked by the unhealthy highest pet: %v", s.podNames())
+	}
+	s.assertNoViolations()
+}
+
+func TestParallelIgnoresUnhealthyPets(t *testing.T) {
+	set := newSet("web", 6, appsv1.ParallelPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.hold["web-0"] = true
+	s.hold["web-3"] = true
+	_ = s.step()
+	if len(s.creates) != 6 {
+		t.Fatalf("Parallel created %v in one sync, want all 6", s.creates)
+	}
+	for range 5 {
+		_ = s.step()
+	}
+	s.setReplicas(1)
+	_ = s.step()
+	if len(s.deletes) != 5 {
+		t.Fatalf("Parallel deleted %v in one sync, want 5", s.deletes)
+	}
+	delete(s.hold, "web-0")
+	if steps := s.run(10); steps > 10 {
+		t.Fatalf("did not converge: %v", s.podNames())
+	}
+	s.assertNoViolations()
+}
+
+func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
+	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+		t.Run(string(policy), func(t *testing.T) {
+			set := newSet("db", 2, policy)
+			s := newSim(t, set, newService("db"))
+			s.run(20)
+			claimsBefore := s.claims()
+			uid := s.livePods()[1].UID
+			s.fail["db-1"] = true
+			_ = s.step()
+			if s.run(20) > 20 {
+				t.Fatalf("did not converge: %v", s.podNames())
+			}
+			if s.livePods()[1].UID == uid {
+				t.Fatalf("db-1 was not replaced")
+			}
+			if !slices.Equal(s.deletes, []string{"db-1"}) {
+				t.Errorf("deletes %v", s.deletes)
+			}
+			if got := s.claims(); !slices.Equal(got, claimsBefore) {
+				t.Errorf("claims %v, want %v reused", got, claimsBefore)
+			}
+			if !s.events.has(ReasonRecreatePet) {
+				t.Errorf("no %s event", ReasonRecreatePet)
+			}
+			s.assertNoViolations()
+		})
+	}
+}
+
+// A stale cache (informer behind the API server) must not lead to a second
+// create or a premature recreate.
+func TestStaleCacheIsNotActedOn(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.stale = true
+	for range 5 {
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(s.creates, names("web", 0)) {
+		t.Fatalf("creates with a stale cache: %v", s.creates)
+	}
+	s.stale = false
+	s.run(20)
+
+	// The pet fails; the controller deletes it; the cache still shows it Failed.
+	s.fail["web-0"] = true
+	s.world()
+	s.refresh()
+	if _, err := s.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.deletes, names("web", 0)) {
+		t.Fatalf("deletes %v", s.deletes)
+	}
+	s.stale = true
+	s.world() // the pet is gone from the API server, the cache has not seen it
+	for range 5 {
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countOf(s.creates, "web-0"); n != 1 {
+		t.Fatalf("web-0 recreated from a stale cache (created %d times)", n)
+	}
+	if n := countOf(s.deletes, "web-0"); n != 1 {
+		t.Fatalf("web-0 deleted %d times", n)
+	}
+	s.stale = false
+	if s.run(20) > 20 {
+		t.Fatalf("did not converge")
+	}
+	s.assertNoViolations()
+}
+
+func TestExpectationsExpire(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	e := newExpectations(clock)
+	e.ExpectCreate("ns/a", "a-0")
+	e.ExpectDelete("ns/a", "u1")
+	if e.Satisfied("ns/a") {
+		t.Fatal("satisfied with outstanding expectations")
+	}
+	e.CreationObserved("ns/a", "a-0")
+	if e.Satisfied("ns/a") {
+		t.Fatal("satisfied with an outstanding delete")
+	}
+	clock.Step(expectationTTL + time.Second)
+	if !e.Satisfied("ns/a") {
+		t.Fatal("expired expectations still block")
+	}
+	e.ExpectCreate("ns/b", "b-0")
+	e.Forget("ns/b")
+	if !e.Satisfied("ns/b") || !e.Satisfied("ns/unknown") {
+		t.Fatal("forgotten or unknown set not satisfied")
+	}
+}
+
+// Injected API errors: the Nth create of pods or claims fails; the
+// controller reports the error and recovers on a later sync.
+func TestInjectedErrorsRecover(t *testing.T) {
+	for _, tc := range []struct {
+		resource string
+		verb     string
+		failOn   int
+	}{
+		{"pods", "create", 1},
+		{"pods", "create", 3},
+		{"persistentvolumeclaims", "create", 2},
+		{"pods", "delete", 1},
+	} {
+		t.Run(fmt.Sprintf("%s-%s-%d", tc.verb, tc.resource, tc.failOn), func(t *testing.T) {
+			set := newSet("web", 4, appsv1.OrderedReadyPodManagement)
+			s := newSim(t, set, newService("web"))
+			calls := 0
+			injected := false
+			s.client.PrependReactor(tc.verb, tc.resource, func(core.Action) (bool, runtime.Object, error) {
+				calls++
+				if calls == tc.failOn {
+					injected = true
+					return true, nil, apierrors.NewInternalError(errors.New("injected"))
+				}
+				return false, nil, nil
+			})
+			var sawErr bool
+			for range 40 {
+				if err := s.step(); err != nil {
+					sawErr = true
+				}
+			}
+			if tc.verb == "delete" {
+				s.setReplicas(1)
+				for range 40 {
+					if err := s.step(); err != nil {
+						sawErr = true
+					}
+				}
+			}
+			if !injected || !sawErr {
+				t.Fatalf("error not injected (%v) or not reported (%v)", injected, sawErr)
+			}
+			if !s.converged() {
+				t.Fatalf("did not recover: %v", s.podNames())
+			}
+			s.assertNoViolations()
+		})
+	}
+}
+
+func TestMissingServiceBlocksUntilCreated(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set)
+	for range 3 {
+		_ = s.step()
+	}
+	if len(s.creates) != 0 {
+		t.Fatalf("created %v without a governing Service", s.creates)
+	}
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonServiceNotFound {
+		t.Fatalf("Progressing %+v", c)
+	}
+	if !s.events.has(ReasonServiceNotFound) {
+		t.Errorf("no %s event", ReasonServiceNotFound)
+	}
+	if _, err := s.client.CoreV1().Services("default").Create(context.Background(), newService("web"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.run(20) > 20 {
+		t.Fatalf("did not converge after the Service appeared")
+	}
+}
+
+func TestTerminatingClaimBlocksPet(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	now := metav1.Now()
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+		Name: "data-web-0", Namespace: "default", DeletionTimestamp: &now, Finalizers: []string{"kubernetes.io/pvc-protection"},
+	}}
+	s := newSim(t, set, newService("web"), claim)
+	for range 3 {
+		_ = s.step()
+	}
+	if len(s.creates) != 0 {
+		t.Fatalf("created %v on a terminating claim", s.creates)
+	}
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonClaimTerminating {
+		t.Fatalf("Progressing %+v", c)
+	}
+	if err := s.client.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}, "default", "data-web-0"); err != nil {
+		t.Fatal(err)
+	}
+	if s.run(10) > 10 {
+		t.Fatal("did not converge after the old claim went away")
+	}
+}
+
+func TestRejectedPodBecomesConditionWithBackoff(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.client.PrependReactor("create", "pods", func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "web-0", errors.New("exceeded quota"))
+	})
+	s.refresh()
+	_, err := s.sync()
+	var blocked *BlockedError
+	if !errors.As(err, &blocked) || blocked.Reason != ReasonFailedCreate {
+		t.Fatalf("err %v, want a BlockedError %s (so the queue backs off)", err, ReasonFailedCreate)
+	}
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonFailedCreate {
+		t.Fatalf("Progressing %+v", c)
+	}
+	if !s.events.has(ReasonFailedCreate) {
+		t.Error("no FailedCreate event")
+	}
+}
+
+func TestPauseAnnotationHaltsScaling(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(10)
+	pod := s.livePods()[0]
+	pod.Annotations = map[string]string{InitializedAnnotation: "false"}
+	if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.setReplicas(3)
+	for range 10 {
+		_ = s.step()
+	}
+	if len(s.creates) != 1 {
+		t.Fatalf("scaled while paused: %v", s.creates)
+	}
+	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Reason != ReasonPaused {
+		t.Fatalf("Progressing %+v", c)
+	}
+	if s.set.Status.ReadyReplicas != 0 {
+		t.Errorf("paused pet counted ready")
+	}
+	pod = s.livePods()[0]
+	pod.Annotations[InitializedAnnotation] = "true"
+	if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.run(20) > 20 {
+		t.Fatalf("did not resume: %v", s.podNames())
+	}
+}
+
+func TestOrdinalsStart(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	set.Spec.Ordinals = &appsv1.StatefulSetOrdinals{Start: 5}
+	s := newSim(t, set, newService("web"))
+	if s.run(30) > 30 {
+		t.Fatal("did not converge")
+	}
+	if !slices.Equal(s.creates, names("web", 5, 6, 7)) {
+		t.Fatalf("creates %v", s.creates)
+	}
+	// Lowering the start: new low ordinals are created, the highest removed.
+	set.Spec.Ordinals.Start = 3
+	if s.run(40) > 40 {
+		t.Fatal("did not converge")
+	}
+	if got := s.podNames(); !slices.Equal(got, names("web", 3, 4, 5)) {
+		t.Fatalf("pods %v", got)
+	}
+	s.assertNoViolations()
+}
+
+func TestMinReadySecondsWaitsAndRequeues(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	set.Spec.MinReadySeconds = 10
+	s := newSim(t, set, newService("web"))
+	for range 3 {
+		_ = s.step()
+	}
+	s.refresh()
+	d, err := s.sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d <= 0 || d > 10*time.Second {
+		t.Fatalf("requeueAfter %v, want within (0, 10s]", d)
+	}
+	if slices.Contains(s.creates, "web-1") {
+		t.Fatal("web-1 created before web-0 was available")
+	}
+	if s.set.Status.ReadyReplicas != 1 || s.set.Status.AvailableReplicas != 0 {
+		t.Fatalf("status ready=%d available=%d", s.set.Status.ReadyReplicas, s.set.Status.AvailableReplicas)
+	}
+	if s.run(40) > 40 {
+		t.Fatal("did not converge")
+	}
+	s.clock.Step(10 * time.Second)
+	_ = s.step()
+	if s.set.Status.AvailableReplicas != 2 {
+		t.Fatalf("available %d", s.set.Status.AvailableReplicas)
+	}
+	s.assertNoViolations()
+}
+
+func TestStatusWrittenOnlyOnChange(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(20)
+	_ = s.step()
+	writes := s.status.writes
+	for range 3 {
+		s.refresh()
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.status.writes != writes {
+		t.Fatalf("status written %d more times without a change", s.status.writes-writes)
+	}
+}
+
+func TestRollingUpdateFromHighestOrdinal(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(30)
+	old := s.set.Status.UpdateRevision
+	set.Spec.Template.Spec.Containers[0].Image = "nginx:2"
+	set.Generation++
+	partition := int32(1)
+	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{
+		Type:          appsv1.RollingUpdateStatefulSetStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition},
+	}
+	for range 40 {
+		_ = s.step()
+	}
+	if !slices.Equal(s.deletes, names("web", 2, 1)) {
+		t.Fatalf("rolling update deletes %v, want web-2 then web-1 (partition 1)", s.deletes)
+	}
+	pods := s.livePods()
+	if petRevision(pods[0]) != old || petRevision(pods[2]) != s.set.Status.UpdateRevision {
+		t.Fatalf("revisions %s %s %s", petRevision(pods[0]), petRevision(pods[1]), petRevision(pods[2]))
+	}
+	if c := condition(s.set, kennelv1.PetSetReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Ready %+v with partition reached", c)
+	}
+	if s.set.Status.UpdatedReplicas != 2 {
+		t.Fatalf("updatedReplicas %d", s.set.Status.UpdatedReplicas)
+	}
+	s.assertNoViolations()
+}
+
+func TestDeletingSetTakesNoAction(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	now := metav1.Now()
+	set.DeletionTimestamp = &now
+	s := newSim(t, set, newService("web"))
+	for range 3 {
+		_ = s.step()
+	}
+	if len(s.creates) != 0 {
+		t.Fatalf("created %v for a set being deleted", s.creates)
+	}
+}
+
+func TestInvalidNamesBlock(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	set.Spec.VolumeClaimTemplates[0].Name = "a-very-long-claim-template-name-that-overflows-the-dns-label-limit"
+	s := newSim(t, set, newService("web"))
+	_ = s.step()
+	if len(s.creates) != 0 {
+		t.Fatal("created pets with invalid claim names")
+	}
+	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Reason != ReasonInvalidSpec {
+		t.Fatalf("Progressing %+v", c)
+	}
+}
