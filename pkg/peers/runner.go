@@ -57,7 +57,8 @@ func (e *ScriptError) Error() string {
 func (e *ScriptError) Unwrap() error { return e.Err }
 
 // ExecRunner runs commands as child processes in their own process group and
-// streams their output to Stdout and Stderr as it is written.
+// streams their output to Stdout and Stderr as it is written. Runs must not
+// overlap.
 type ExecRunner struct {
 	Stdout, Stderr io.Writer
 	// Timeout bounds a run; 0 means no limit. On expiry the whole process
@@ -76,6 +77,8 @@ func (r *ExecRunner) Run(ctx context.Context, inv Invocation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	reapOrphans()
+	defer reapOrphans()
 	cmd := exec.Command(inv.Argv[0], inv.Argv[1:]...)
 	cmd.Env = append(os.Environ(), inv.Env...)
 	cmd.Stdin = bytes.NewReader(inv.Stdin)
@@ -142,7 +145,39 @@ func stopGroup(pgid int, done <-chan error, grace time.Duration) {
 			}
 			return
 		}
-		if leaderDone && syscall.Kill(-pgid, 0) == syscall.ESRCH {
+		if leaderDone {
+			reapGroup(pgid)
+			if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+				return
+			}
+		}
+	}
+}
+
+// reapGroup collects exited members of the process group that became our
+// children (when peer-finder is PID 1 or a subreaper), so that they do not
+// linger as zombies.
+func reapGroup(pgid int) {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// reapOrphans collects any exited child when peer-finder runs as PID 1 of
+// its container, where processes that a script left behind are re-parented
+// to it. It is called only between runs, when no command of ours is waited for.
+func reapOrphans() {
+	if os.Getpid() != 1 {
+		return
+	}
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
 			return
 		}
 	}
