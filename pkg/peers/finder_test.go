@@ -183,10 +183,10 @@ func TestSidecarLifecycle(t *testing.T) {
 	h.step(time.Second)
 	h.step(time.Second) // unchanged: nothing runs
 	h.run.setFail(true)
-	h.res.set(nil, "web-1", "web-2") // web-0 gone; on-change fails
-	h.step(time.Second)             // t=3
-	h.step(time.Second)             // retry not due yet (t=7)
-	h.step(3 * time.Second)         // first retry at t=7 fails again; backoff doubles to 8s
+	h.res.set(nil, "web-1", "web-2")          // web-0 gone; on-change fails
+	h.step(time.Second)                       // t=3
+	h.step(time.Second)                       // retry not due yet (t=7)
+	h.step(3 * time.Second)                   // first retry at t=7 fails again; backoff doubles to 8s
 	h.res.set(nil, "web-1", "web-2", "web-3") // newer membership supersedes the retry
 	h.run.setFail(false)
 	h.step(time.Second)
