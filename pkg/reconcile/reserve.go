@@ -1,0 +1,72 @@
+package reconcile
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+)
+
+// Reserved ordinals.
+//
+// A reserved ordinal gets no pet, and the other pets keep their ordinals:
+// spec.replicas counts the pets actually run, so the set's ordinals extend
+// past the reserved ones. With start 0, replicas 3 and ordinal 1 reserved
+// the pets are 0, 2 and 3. A pet on a reserved ordinal is condemned like
+// one removed by a scale-down; its claims stay (Retain) unless
+// whenScaled is Delete.
+
+// ReserveOrdinalsAnnotation lists reserved ordinals, comma-separated
+// ("1,3"). It stands in for spec.reserveOrdinals until the API has it.
+const ReserveOrdinalsAnnotation = "kennel.dev/reserve-ordinals"
+
+// reservedOrdinals returns the set's reserved ordinals. Entries that are not
+// non-negative integers are ignored.
+func reservedOrdinals(set *kennelv1.PetSet) map[int]bool {
+	v := set.Annotations[ReserveOrdinalsAnnotation]
+	if v == "" {
+		return nil
+	}
+	out := map[int]bool{}
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err == nil && n >= 0 {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// petSlots returns, in ascending order, the ordinals that must run pets:
+// replicas ordinals from start up, skipping reserved ones.
+func petSlots(set *kennelv1.PetSet) []int {
+	start, n := ordinalRange(set)
+	reserved := reservedOrdinals(set)
+	slots := make([]int, 0, n)
+	for ord := start; len(slots) < n; ord++ {
+		if !reserved[ord] {
+			slots = append(slots, ord)
+		}
+	}
+	return slots
+}
+
+// slotIndex maps each slot ordinal to its position.
+func slotIndex(slots []int) map[int]int {
+	idx := make(map[int]int, len(slots))
+	for i, ord := range slots {
+		idx[ord] = i
+	}
+	return idx
+}
+
+// sortedReserved returns the reserved ordinals in ascending order.
+func sortedReserved(set *kennelv1.PetSet) []int {
+	var out []int
+	for ord := range reservedOrdinals(set) {
+		out = append(out, ord)
+	}
+	sort.Ints(out)
+	return out
+}

@@ -1,0 +1,211 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientset "k8s.io/client-go/kubernetes"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+)
+
+// Storage resize.
+//
+// Raising spec.volumeClaimTemplates[].spec.resources.requests.storage
+// expands every existing claim made from the template: the controller
+// raises the claim's storage request when its StorageClass allows volume
+// expansion, and reports the claims it cannot expand (no such class,
+// expansion not allowed, or a request lower than the claim's, since claims
+// cannot shrink). The CRD refuses every other change to the templates.
+// Progress is the VolumeClaimsResized condition: True when every claim's
+// capacity reaches its template's request.
+
+// PetSetClaimsResized is the condition type reporting claim expansion.
+const PetSetClaimsResized = "VolumeClaimsResized"
+
+// Reasons of the VolumeClaimsResized condition.
+const (
+	ReasonResized          = "Resized"
+	ReasonResizing         = "Resizing"
+	ReasonResizeNotAllowed = "ResizeNotAllowed"
+)
+
+// defaultClassAnnotation marks the cluster's default StorageClass.
+const defaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
+
+// claimResize is one claim whose storage request must be raised.
+type claimResize struct {
+	Claim *corev1.PersistentVolumeClaim
+	To    resource.Quantity
+}
+
+// resizePlan is what storage resizing must do and report.
+type resizePlan struct {
+	Expand []claimResize
+	// Refused names claims that cannot be expanded, with the reason.
+	Refused []string
+	// Pending names claims whose request is raised but whose capacity
+	// has not reached it yet.
+	Pending []string
+	// Total counts the set's claims that have a storage request in their
+	// template; Done those whose capacity reaches it.
+	Total, Done int
+}
+
+// templateStorage returns each claim template's storage request by name.
+func templateStorage(set *kennelv1.PetSet) map[string]resource.Quantity {
+	out := map[string]resource.Quantity{}
+	for i := range set.Spec.VolumeClaimTemplates {
+		t := &set.Spec.VolumeClaimTemplates[i]
+		if q, ok := t.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			out[t.Name] = q
+		}
+	}
+	return out
+}
+
+// claimTemplate returns the name of the template the claim was made from.
+func claimTemplate(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (string, bool) {
+	for i := range set.Spec.VolumeClaimTemplates {
+		name := set.Spec.VolumeClaimTemplates[i].Name
+		if strings.HasPrefix(claim.Name, name+"-") {
+			if _, ok := claimOrdinal(set, claim); ok {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// expansionAllowed reports whether the claim's StorageClass allows volume
+// expansion, or why not. classes maps class names to classes.
+func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass) (bool, string) {
+	var name string
+	if claim.Spec.StorageClassName != nil {
+		name = *claim.Spec.StorageClassName
+	} else {
+		for n, c := range classes {
+			if c.Annotations[defaultClassAnnotation] == "true" {
+				name = n
+			}
+		}
+	}
+	if name == "" {
+		return false, "it has no StorageClass"
+	}
+	class, ok := classes[name]
+	if !ok {
+		return false, fmt.Sprintf("StorageClass %s not found", name)
+	}
+	if class.AllowVolumeExpansion == nil || !*class.AllowVolumeExpansion {
+		return false, fmt.Sprintf("StorageClass %s does not allow volume expansion", name)
+	}
+	return true, ""
+}
+
+// planClaimResize compares each of the set's claims with its template.
+func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass) resizePlan {
+	var plan resizePlan
+	want := templateStorage(set)
+	sorted := append([]*corev1.PersistentVolumeClaim(nil), claims...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, claim := range sorted {
+		tmpl, ok := claimTemplate(set, claim)
+		if !ok || claim.DeletionTimestamp != nil {
+			continue
+		}
+		if ref := metav1.GetControllerOf(claim); ref != nil && ref.UID != set.UID {
+			continue
+		}
+		to, ok := want[tmpl]
+		if !ok {
+			continue
+		}
+		plan.Total++
+		have := claim.Spec.Resources.Requests[corev1.ResourceStorage]
+		switch cmp := to.Cmp(have); {
+		case cmp < 0:
+			plan.Refused = append(plan.Refused, fmt.Sprintf("%s: requests %s, more than the template's %s; claims cannot shrink", claim.Name, have.String(), to.String()))
+			continue
+		case cmp > 0:
+			if ok, why := expansionAllowed(claim, classes); !ok {
+				plan.Refused = append(plan.Refused, fmt.Sprintf("%s: cannot expand to %s: %s", claim.Name, to.String(), why))
+				continue
+			}
+			plan.Expand = append(plan.Expand, claimResize{Claim: claim, To: to})
+			plan.Pending = append(plan.Pending, fmt.Sprintf("%s: expanding from %s to %s", claim.Name, have.String(), to.String()))
+			continue
+		}
+		capacity, bound := claim.Status.Capacity[corev1.ResourceStorage]
+		if claim.Status.Phase != corev1.ClaimBound || !bound || capacity.Cmp(to) >= 0 {
+			// An unbound claim is provisioned at its request.
+			plan.Done++
+			continue
+		}
+		plan.Pending = append(plan.Pending, fmt.Sprintf("%s: capacity %s, waiting for %s%s", claim.Name, capacity.String(), to.String(), resizeState(claim)))
+	}
+	return plan
+}
+
+// resizeState describes the claim's resize conditions, if any.
+func resizeState(claim *corev1.PersistentVolumeClaim) string {
+	for _, c := range claim.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == corev1.PersistentVolumeClaimResizing || c.Type == corev1.PersistentVolumeClaimFileSystemResizePending) {
+			return " (" + string(c.Type) + ")"
+		}
+	}
+	return ""
+}
+
+// condition returns the VolumeClaimsResized condition for the plan, or nil
+// when the set has no claims with a storage request.
+func (p resizePlan) condition(generation int64) *metav1.Condition {
+	if p.Total == 0 && len(p.Refused) == 0 {
+		return nil
+	}
+	c := &metav1.Condition{Type: PetSetClaimsResized, ObservedGeneration: generation}
+	msg := fmt.Sprintf("%d of %d claims at their template's storage request", p.Done, p.Total)
+	details := append(append([]string(nil), p.Refused...), p.Pending...)
+	if len(details) > 0 {
+		msg += "; " + strings.Join(details, "; ")
+	}
+	c.Message = msg
+	switch {
+	case len(p.Refused) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonResizeNotAllowed
+	case len(p.Pending) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonResizing
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonResized
+	}
+	return c
+}
+
+// ClaimResizeControl raises claims' storage requests.
+type ClaimResizeControl interface {
+	ExpandClaim(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error
+}
+
+type realClaimResizeControl struct{ client clientset.Interface }
+
+// NewClaimResizeControl returns a ClaimResizeControl writing with client.
+func NewClaimResizeControl(client clientset.Interface) ClaimResizeControl {
+	return &realClaimResizeControl{client: client}
+}
+
+func (c *realClaimResizeControl) ExpandClaim(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error {
+	patch := fmt.Appendf(nil, `{"spec":{"resources":{"requests":{"storage":%q}}}}`, to.String())
+	_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,84 @@
+package reconcile
+
+import (
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+)
+
+// Ordered teardown.
+//
+// A PetSet annotated kennel.dev/ordered-teardown: "true" carries the
+// finalizer kennel.dev/ordered-teardown. When it is deleted (background or
+// orphan propagation), the finalizer holds it while the controller removes
+// its pets from the highest ordinal down, each gone before the next is
+// deleted; then the finalizer is removed and the garbage collector deletes
+// what remains (claims under whenDeleted: Delete). With orphan propagation
+// the garbage collector releases the pets first, so none are deleted.
+// Foreground propagation deletes all dependents at once and is not ordered.
+
+const (
+	// OrderedTeardownAnnotation set to "true" opts a set into ordered teardown.
+	OrderedTeardownAnnotation = "kennel.dev/ordered-teardown"
+	// TeardownFinalizer holds a deleted set until its pets are gone.
+	TeardownFinalizer = "kennel.dev/ordered-teardown"
+)
+
+// wantsOrderedTeardown reports whether the set asks for ordered teardown.
+func wantsOrderedTeardown(set *kennelv1.PetSet) bool {
+	return set.Annotations[OrderedTeardownAnnotation] == "true"
+}
+
+// hasFinalizer reports whether the set carries the teardown finalizer.
+func hasFinalizer(set *kennelv1.PetSet) bool {
+	for _, f := range set.Finalizers {
+		if f == TeardownFinalizer {
+			return true
+		}
+	}
+	return false
+}
+
+// finalizerChange says whether the teardown finalizer must be added (+1),
+// removed (-1) or left as it is (0). A live set gets it when it opts in and
+// loses it when it opts out; a deleted set loses it once no pet is left.
+// A set already being deleted never gains it.
+func finalizerChange(set *kennelv1.PetSet, pets []*corev1.Pod) int {
+	has := hasFinalizer(set)
+	switch {
+	case set.DeletionTimestamp != nil:
+		if has && len(pets) == 0 {
+			return -1
+		}
+	case wantsOrderedTeardown(set) && !has:
+		return +1
+	case !wantsOrderedTeardown(set) && has:
+		return -1
+	}
+	return 0
+}
+
+// planTeardown returns the next pet to delete while the set is torn down in
+// order: the pet with the highest ordinal, once no pet is terminating. It
+// returns nil and what it waits for while a pet terminates, and nil and ""
+// when no pet is left.
+func planTeardown(set *kennelv1.PetSet, pets []*corev1.Pod) (*corev1.Pod, string) {
+	sorted := append([]*corev1.Pod(nil), pets...)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, _ := petOrdinal(set, sorted[i])
+		b, _ := petOrdinal(set, sorted[j])
+		return a > b
+	})
+	for _, pod := range sorted {
+		if isTerminating(pod) {
+			return nil, fmt.Sprintf("ordered teardown: waiting for pet %s to terminate", pod.Name)
+		}
+	}
+	if len(sorted) == 0 {
+		return nil, ""
+	}
+	return sorted[0], fmt.Sprintf("ordered teardown: removing pet %s", sorted[0].Name)
+}
