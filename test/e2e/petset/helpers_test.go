@@ -1,0 +1,378 @@
+package petset
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
+	"github.com/kennel-dev/kennel/pkg/ordinal"
+	"github.com/kennel-dev/kennel/test/e2e/framework"
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+const controllerPkg = "github.com/kennel-dev/kennel/cmd/controller"
+
+// env is one test's plane, namespace, clients and controller processes.
+type env struct {
+	*framework.Framework
+	kennel versioned.Interface
+}
+
+var crdOnce sync.Once
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+// setup returns the test's environment with the PetSet CRD installed.
+func setup(t *testing.T) *env {
+	t.Helper()
+	f := framework.New(t)
+	kc, err := versioned.NewForConfig(f.Plane.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{Framework: f, kennel: kc}
+	var crdErr error
+	crdOnce.Do(func() {
+		_, crdErr = e.kubectl("", "apply", "--server-side", "-f", filepath.Join(repoRoot(t), "deploy", "crd", "kennel.dev_petsets.yaml"))
+		if crdErr == nil {
+			_, crdErr = e.kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev")
+		}
+	})
+	if crdErr != nil {
+		t.Fatalf("install CRD: %v", crdErr)
+	}
+	ctx := f.Context(time.Minute)
+	if err := f.WaitFor(ctx, "PetSet API served", func(ctx context.Context) (bool, error) {
+		_, err := kc.KennelV1().PetSets(f.Namespace).List(ctx, metav1.ListOptions{})
+		return err == nil, framework.Retry(err)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// kubectl runs the plane's kubectl against the plane, in namespace ns if set.
+func (e *env) kubectl(ns string, args ...string) (string, error) {
+	full := []string{"--kubeconfig=" + e.Plane.Kubeconfig()}
+	if ns != "" {
+		full = append(full, "--namespace="+ns)
+	}
+	full = append(full, args...)
+	cmd := exec.Command(filepath.Join(e.Plane.BinDir(), "kubectl"), full...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// controller is a running cmd/controller process.
+type controller struct {
+	name    string
+	cmd     *exec.Cmd
+	log     string
+	health  string
+	metrics string
+	done    chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// startController runs the controller binary against the plane, limited to
+// the test's namespace, with its Lease in the namespace too.
+func (e *env) startController(name string, extra ...string) *controller {
+	t := e.T
+	t.Helper()
+	bin := framework.BuildBinary(t, controllerPkg)
+	c := &controller{name: name, log: filepath.Join(t.TempDir(), name+".log"), health: freeAddr(t), metrics: freeAddr(t), done: make(chan error, 1)}
+	args := []string{
+		"--kubeconfig=" + e.Plane.Kubeconfig(),
+		"--namespace=" + e.Namespace,
+		"--leader-elect-namespace=" + e.Namespace,
+		"--leader-elect-lease-duration=4s",
+		"--leader-elect-renew-deadline=3s",
+		"--leader-elect-retry-period=500ms",
+		"--metrics-bind-address=" + c.metrics,
+		"--health-probe-bind-address=" + c.health,
+		"-v=2",
+	}
+	args = append(args, extra...)
+	logf, err := os.Create(c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait(); _ = logf.Close() }()
+	t.Cleanup(func() {
+		c.stop(t)
+		if t.Failed() {
+			b, _ := os.ReadFile(c.log)
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 150 {
+				lines = lines[len(lines)-150:]
+			}
+			t.Logf("controller %s log (tail):\n%s", name, strings.Join(lines, "\n"))
+		}
+	})
+	return c
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (c *controller) stop(t *testing.T) {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		c.done <- err
+	case <-time.After(15 * time.Second):
+		t.Errorf("controller %s did not exit within 15s of SIGTERM", c.name)
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// newPetSet returns a PetSet with the shape of framework.StatefulSet.
+func newPetSet(name string, replicas int32) *kennelv1.PetSet {
+	ss := framework.StatefulSet(name, replicas)
+	return &kennelv1.PetSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: ss.Labels},
+		Spec: kennelv1.PetSetSpec{
+			Replicas:             ss.Spec.Replicas,
+			Selector:             ss.Spec.Selector,
+			Template:             ss.Spec.Template,
+			VolumeClaimTemplates: ss.Spec.VolumeClaimTemplates,
+			ServiceName:          ss.Spec.ServiceName,
+			PodManagementPolicy:  ss.Spec.PodManagementPolicy,
+		},
+	}
+}
+
+// create creates the governing Service (unless withoutService) and the set.
+func (e *env) create(set *kennelv1.PetSet, withService bool) *kennelv1.PetSet {
+	e.T.Helper()
+	ctx := e.Context(30 * time.Second)
+	if withService {
+		e.createService(set.Spec.ServiceName)
+	}
+	out, err := e.kennel.KennelV1().PetSets(e.Namespace).Create(ctx, set, metav1.CreateOptions{})
+	if err != nil {
+		e.T.Fatalf("create PetSet: %v", err)
+	}
+	return out
+}
+
+func (e *env) createService(name string) {
+	e.T.Helper()
+	ctx := e.Context(30 * time.Second)
+	if _, err := e.Client.CoreV1().Services(e.Namespace).Create(ctx, framework.HeadlessService(name), metav1.CreateOptions{}); err != nil {
+		e.T.Fatalf("create service: %v", err)
+	}
+}
+
+// scale sets the replicas through the scale subresource.
+func (e *env) scale(name string, replicas int32) {
+	e.T.Helper()
+	ctx := e.Context(30 * time.Second)
+	s, err := e.kennel.KennelV1().PetSets(e.Namespace).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.T.Fatalf("get scale: %v", err)
+	}
+	s.Spec.Replicas = replicas
+	if _, err := e.kennel.KennelV1().PetSets(e.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
+		e.T.Fatalf("scale %s to %d: %v", name, replicas, err)
+	}
+}
+
+func (e *env) get(name string) *kennelv1.PetSet {
+	e.T.Helper()
+	set, err := e.kennel.KennelV1().PetSets(e.Namespace).Get(e.Context(10*time.Second), name, metav1.GetOptions{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return set
+}
+
+// waitCondition waits until the set's condition has the status (and the
+// reason, if not empty).
+func (e *env) waitCondition(ctx context.Context, name, condType string, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	e.T.Helper()
+	var got *metav1.Condition
+	err := e.WaitFor(ctx, fmt.Sprintf("PetSet %s %s=%s %s", name, condType, status, reason), func(ctx context.Context) (bool, error) {
+		set, err := e.kennel.KennelV1().PetSets(e.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		got = meta.FindStatusCondition(set.Status.Conditions, condType)
+		return got != nil && got.Status == status && (reason == "" || got.Reason == reason), nil
+	})
+	if err != nil {
+		e.T.Fatalf("%v; last condition %+v", err, got)
+	}
+	return got
+}
+
+// petNames returns the names of the set's pods that exist now.
+func (e *env) petNames(ctx context.Context, set string) []string {
+	e.T.Helper()
+	pets, err := e.Pets(ctx, set)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	var out []string
+	for _, p := range pets {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// consistently fails the test if check reports an error at any poll during d.
+func (e *env) consistently(d time.Duration, what string, check func(context.Context) error) {
+	e.T.Helper()
+	ctx := e.Context(d + 30*time.Second)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := check(ctx); err != nil {
+			e.T.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// hasEvent reports whether an event with the reason was recorded on the set.
+func (e *env) hasEvent(ctx context.Context, set, reason string) bool {
+	list, err := e.Client.CoreV1().Events(e.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=PetSet,involvedObject.name=" + set + ",reason=" + reason,
+	})
+	return err == nil && len(list.Items) > 0
+}
+
+// duplicateWatcher watches every pod of the namespace and records a
+// violation whenever a pet appears for an ordinal that still has another
+// pod that has not been deleted and has not terminated (Failed or Succeeded).
+type duplicateWatcher struct {
+	mu         sync.Mutex
+	live       map[string]map[types.UID]bool // "<set>/<ordinal>" -> live pod UIDs
+	violations []string
+	events     int
+}
+
+func (e *env) watchDuplicates(ctx context.Context) *duplicateWatcher {
+	e.T.Helper()
+	d := &duplicateWatcher{live: map[string]map[types.UID]bool{}}
+	w, err := e.Client.CoreV1().Pods(e.Namespace).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	go func() {
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			d.observe(ev.Type, pod)
+		}
+	}()
+	e.T.Cleanup(w.Stop)
+	return d
+}
+
+func (d *duplicateWatcher) observe(t watch.EventType, pod *corev1.Pod) {
+	set, ord, ok := ordinal.Parse(pod.Name)
+	if !ok {
+		return
+	}
+	key := set + "/" + strconv.Itoa(ord)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events++
+	if d.live[key] == nil {
+		d.live[key] = map[types.UID]bool{}
+	}
+	terminated := pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
+	if t == watch.Deleted || terminated {
+		delete(d.live[key], pod.UID)
+		return
+	}
+	d.live[key][pod.UID] = true
+	if len(d.live[key]) > 1 {
+		d.violations = append(d.violations, fmt.Sprintf("%s: %d live pods for ordinal %d at event %s of %s (uid %s)", key, len(d.live[key]), ord, t, pod.Name, pod.UID))
+	}
+}
+
+func (d *duplicateWatcher) check(t *testing.T) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.events == 0 {
+		t.Error("duplicate watcher saw no pod events")
+	}
+	for _, v := range d.violations {
+		t.Error(v)
+	}
+}
+
+// ready reports whether the pod is Ready and not terminating.
+func ready(p *corev1.Pod) bool { return plane.PodReady(p) && p.DeletionTimestamp == nil }
+
+// httpGet returns the body of a 200 response.
+func httpGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), nil
+}
