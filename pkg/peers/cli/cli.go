@@ -79,7 +79,8 @@ func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Spri
 func Main(ctx context.Context, args []string, env Env) int {
 	err := Run(ctx, args, env)
 	code := ExitCode(err)
-	if err != nil {
+	var oe *peers.OnStartError
+	if err != nil && !errors.As(err, &oe) { // the Finder has logged on-start's failure
 		fmt.Fprintf(env.Stderr, "peer-finder: %v\n", err)
 		if code == ExitUsage {
 			fmt.Fprintf(env.Stderr, "Run 'peer-finder --help' for usage.\n")
