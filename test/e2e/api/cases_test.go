@@ -228,8 +228,10 @@ var updateCases = []updateCase{
 	{name: "change template", mutate: sets("spec.template.spec.containers.0.image", "registry.k8s.io/nginx-slim:0.28")},
 	{name: "change podManagementPolicy (allowed, unlike StatefulSet)", mutate: sets("spec.podManagementPolicy", "OrderedReady")},
 	{name: "raise claim storage", mutate: sets("spec.volumeClaimTemplates.0.spec.resources.requests.storage", "2Gi")},
+	{name: "same claim storage written differently", mutate: sets("spec.volumeClaimTemplates.0.spec.resources.requests.storage", "1024Mi")},
 	{name: "change partition", mutate: sets("spec.updateStrategy.rollingUpdate.partition", int64(0))},
 
+	{name: "lower claim storage", mutate: sets("spec.volumeClaimTemplates.0.spec.resources.requests.storage", "512Mi"), want: "spec.volumeClaimTemplates[].spec.resources.requests.storage may only grow"},
 	{name: "change selector", mutate: both(
 		sets("spec.selector.matchLabels", map[string]any{"app.kubernetes.io/name": "web", "tier": "frontend"}),
 	), want: "spec.selector is immutable"},
