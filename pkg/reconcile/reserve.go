@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -59,14 +58,4 @@ func slotIndex(slots []int) map[int]int {
 		idx[ord] = i
 	}
 	return idx
-}
-
-// sortedReserved returns the reserved ordinals in ascending order.
-func sortedReserved(set *kennelv1.PetSet) []int {
-	var out []int
-	for ord := range reservedOrdinals(set) {
-		out = append(out, ord)
-	}
-	sort.Ints(out)
-	return out
 }
