@@ -1,0 +1,275 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	kubeinformers "k8s.io/client-go/informers"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	kennelfake "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned/fake"
+	kennelinformers "github.com/kennel-dev/kennel/pkg/generated/informers/externalversions"
+)
+
+// fixture is a Controller over fake clientsets whose informer indexers are
+// seeded directly (the informers are never started).
+type fixture struct {
+	t      *testing.T
+	kube   *kubefake.Clientset
+	kennel *kennelfake.Clientset
+	c      *Controller
+	kf     kubeinformers.SharedInformerFactory
+	pf     kennelinformers.SharedInformerFactory
+}
+
+func newFixture(t *testing.T, sets []*kennelv1.PetSet, kubeObjs ...runtime.Object) *fixture {
+	t.Helper()
+	var setObjs []runtime.Object
+	for _, s := range sets {
+		setObjs = append(setObjs, s)
+	}
+	f := &fixture{t: t, kube: kubefake.NewClientset(kubeObjs...), kennel: kennelfake.NewSimpleClientset(setObjs...)}
+	f.kf = kubeinformers.NewSharedInformerFactory(f.kube, 0)
+	f.pf = kennelinformers.NewSharedInformerFactory(f.kennel, 0)
+	c, err := NewController(context.Background(), f.kube, f.kennel,
+		f.pf.Kennel().V1().PetSets(), f.kf.Core().V1().Pods(),
+		f.kf.Core().V1().PersistentVolumeClaims(), f.kf.Core().V1().Services(),
+		&eventLog{}, Options{Clock: &fakeClock{now: time.Unix(1e9, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c = c
+	for _, s := range sets {
+		if err := f.pf.Kennel().V1().PetSets().Informer().GetIndexer().Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range kubeObjs {
+		var idx cache.Indexer
+		switch o.(type) {
+		case *corev1.Pod:
+			idx = f.kf.Core().V1().Pods().Informer().GetIndexer()
+		case *corev1.Service:
+			idx = f.kf.Core().V1().Services().Informer().GetIndexer()
+		case *corev1.PersistentVolumeClaim:
+			idx = f.kf.Core().V1().PersistentVolumeClaims().Informer().GetIndexer()
+		}
+		if err := idx.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// podActions returns the verbs and names of pod writes.
+func (f *fixture) podActions() []string {
+	var out []string
+	for _, a := range f.kube.Actions() {
+		if a.GetResource().Resource != "pods" || a.GetVerb() == "list" || a.GetVerb() == "watch" {
+			continue
+		}
+		switch a.GetVerb() {
+		case "patch":
+			out = append(out, "patch "+a.(core.PatchAction).GetName()+" "+string(a.(core.PatchAction).GetPatch()))
+		case "create", "update":
+			out = append(out, a.GetVerb()+" "+a.(core.CreateAction).GetObject().(*corev1.Pod).Name)
+		case "delete":
+			out = append(out, "delete "+a.(core.DeleteAction).GetName())
+		default:
+			out = append(out, a.GetVerb())
+		}
+	}
+	return out
+}
+
+func pod(name string, lbls map[string]string, owner *kennelv1.PetSet) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID("pod-" + name), Labels: lbls}}
+	if owner != nil {
+		p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(owner, controllerKind)}
+	}
+	p.Status.Phase = corev1.PodRunning
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	return p
+}
+
+func TestAdoptsOnlyMatchingOrphansWithPetNames(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	other := newSet("other", 1, appsv1.OrderedReadyPodManagement)
+	app := map[string]string{"app": "web"}
+	f := newFixture(t, []*kennelv1.PetSet{set, other},
+		newService("web"),
+		pod("web-0", app, nil),                            // orphan, matching: adopted
+		pod("web-x", app, nil),                            // orphan, name does not parse: left alone
+		pod("web-1", map[string]string{"app": "db"}, nil), // orphan, selector does not match
+		pod("other-0", app, other),                        // controlled by another set
+	)
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	acts := f.podActions()
+	var adopted []string
+	for _, a := range acts {
+		if strings.HasPrefix(a, "patch ") {
+			adopted = append(adopted, strings.Fields(a)[1])
+			if !strings.Contains(a, `"uid":"pod-web-0"`) || !strings.Contains(a, `"controller":true`) {
+				t.Errorf("adoption patch without uid precondition or controller flag: %s", a)
+			}
+		}
+	}
+	if len(adopted) != 1 || adopted[0] != "web-0" {
+		t.Fatalf("adopted %v, want [web-0]; actions %v", adopted, acts)
+	}
+	// The adopted web-0 counts as the set's pet and gets its identity
+	// labels; it is not created again.
+	if !slices.Contains(acts, "update web-0") || slices.Contains(acts, "create web-0") {
+		t.Errorf("actions %v, want web-0 updated (identity labels) and not created", acts)
+	}
+}
+
+func TestDoesNotAdoptForReplacedSet(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"), pod("web-0", map[string]string{"app": "web"}, nil))
+	// The API server holds a newer set of the same name (another UID).
+	fresh := set.DeepCopy()
+	fresh.UID = "uid-new"
+	if err := f.kennel.Tracker().Update(kennelv1.SchemeGroupVersion.WithResource("petsets"), fresh, "default"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range f.podActions() {
+		if strings.HasPrefix(a, "patch web-0") {
+			t.Fatalf("adopted for a stale set: %s", a)
+		}
+	}
+}
+
+func TestReleasesOwnedPodsThatStopMatching(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"),
+		pod("web-0", map[string]string{"app": "elsewhere"}, set))
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	acts := f.podActions()
+	if len(acts) == 0 || !strings.Contains(acts[0], `"$patch":"delete"`) || !strings.Contains(acts[0], string(set.UID)) {
+		t.Fatalf("actions %v, want a release patch first", acts)
+	}
+}
+
+func TestPodEventsObserveExpectationsAndEnqueueOwner(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{set})
+	key := "default/web"
+	p := pod("web-0", map[string]string{"app": "web"}, set)
+
+	f.c.exp.ExpectCreate(key, "web-0")
+	f.c.addPod(p)
+	if !f.c.exp.Satisfied(key) {
+		t.Fatal("add event did not observe the create")
+	}
+	f.c.exp.ExpectDelete(key, p.UID)
+	deleting := p.DeepCopy()
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	deleting.ResourceVersion = "2"
+	f.c.updatePod(p, deleting)
+	if !f.c.exp.Satisfied(key) {
+		t.Fatal("update to terminating did not observe the delete")
+	}
+	f.c.exp.ExpectDelete(key, p.UID)
+	f.c.deletePod(cache.DeletedFinalStateUnknown{Key: "default/web-0", Obj: p})
+	if !f.c.exp.Satisfied(key) {
+		t.Fatal("tombstone did not observe the delete")
+	}
+	if n := f.c.queue.Len(); n != 1 {
+		t.Fatalf("queue length %d, want the owner once", n)
+	}
+	got, _ := f.c.queue.Get()
+	if got != key {
+		t.Fatalf("queued %q", got)
+	}
+	f.c.queue.Done(got)
+
+	// An orphan enqueues every set whose selector matches it.
+	f.c.addPod(pod("web-7", map[string]string{"app": "web"}, nil))
+	if got, _ := f.c.queue.Get(); got != key {
+		t.Fatalf("orphan enqueued %q", got)
+	}
+}
+
+func TestServiceAndClaimEventsEnqueueSets(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{set})
+	f.c.serviceChanged(newService("web"))
+	if got, _ := f.c.queue.Get(); got != "default/web" {
+		t.Fatalf("service event enqueued %q", got)
+	}
+	f.c.queue.Done("default/web")
+	f.c.serviceChanged(newService("unrelated"))
+	if f.c.queue.Len() != 0 {
+		t.Fatal("unrelated service enqueued a set")
+	}
+	claim := newClaims(set, 0)["data"]
+	f.c.claimChanged(cache.DeletedFinalStateUnknown{Obj: claim})
+	if got, _ := f.c.queue.Get(); got != "default/web" {
+		t.Fatalf("claim event enqueued %q", got)
+	}
+}
+
+func TestSyncOfDeletedSetForgetsExpectations(t *testing.T) {
+	f := newFixture(t, nil)
+	f.c.exp.ExpectCreate("default/gone", "gone-0")
+	if _, err := f.c.sync(context.Background(), "default/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.c.exp.Satisfied("default/gone") {
+		t.Fatal("expectations of a deleted set kept")
+	}
+}
+
+func TestStatusUpdaterRetriesOnConflict(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	client := kennelfake.NewSimpleClientset(set)
+	calls := 0
+	client.PrependReactor("update", "petsets", func(a core.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		calls++
+		if calls == 1 {
+			return true, nil, errConflict()
+		}
+		return false, nil, nil
+	})
+	u := NewStatusUpdater(client, nil)
+	status := &kennelv1.PetSetStatus{Replicas: 1, ObservedGeneration: 1}
+	if err := u.UpdatePetSetStatus(context.Background(), set, status); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.KennelV1().PetSets("default").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || got.Status.Replicas != 1 {
+		t.Fatalf("calls %d, status %+v", calls, got.Status)
+	}
+}
+
+func errConflict() error {
+	return apierrors.NewConflict(kennelv1.Resource("petsets"), "web", errors.New("stale"))
+}
