@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+type config struct {
+	binDir    string
+	dataDir   string
+	stateFile string
+	nodes     int
+}
+
+// State is what the state file holds.
+type State struct {
+	Pid        int            `json:"pid"`
+	DataDir    string         `json:"dataDir"`
+	BinDir     string         `json:"binDir"`
+	Kubeconfig string         `json:"kubeconfig"`
+	APIServer  string         `json:"apiServer"`
+	DNS        string         `json:"dns"`
+	Components map[string]int `json:"components"`
+	Started    time.Time      `json:"started"`
+}
+
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	if cfg.dataDir == "" {
+		return errors.New("--dir is required")
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+	}
+	p, err := plane.Start(ctx, plane.Options{BinDir: cfg.binDir, DataDir: cfg.dataDir, Nodes: cfg.nodes, Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+
+	st := State{
+		Pid:        os.Getpid(),
+		DataDir:    p.Dir(),
+		BinDir:     p.BinDir(),
+		Kubeconfig: p.Kubeconfig(),
+		APIServer:  p.APIServerURL(),
+		DNS:        p.DNSAddr(),
+		Components: p.Pids(),
+		Started:    time.Now().UTC(),
+	}
+	if cfg.stateFile != "" {
+		if err := writeState(cfg.stateFile, st); err != nil {
+			return err
+		}
+		defer os.Remove(cfg.stateFile)
+	}
+	fmt.Fprintf(stdout, "export KUBECONFIG=%s\n# CoreDNS (cluster.local, UDP+TCP): %s\n# API server: %s\n", st.Kubeconfig, st.DNS, st.APIServer)
+
+	// Run until told to stop, or until a component dies.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			logf("stopping the plane")
+			return nil
+		case <-tick.C:
+			if err := p.Err(); err != nil {
+				p.DumpLogs(stderr, plane.DumpLogLines)
+				return err
+			}
+		}
+	}
+}
+
+func writeState(path string, st State) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
