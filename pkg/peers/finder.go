@@ -133,6 +133,8 @@ type state struct {
 	watchAt time.Time // debounce deadline for file events; zero: none
 
 	nextPoll     time.Time
+	missingSince time.Time // since when this pod is not a member
+	everFound    bool
 	nextDiag     time.Time
 	diagInterval time.Duration
 }
@@ -165,6 +167,7 @@ func (f *Finder) Run(ctx context.Context) error {
 	}
 	s := &state{start: f.Clock.Now(), started: f.OnStart == nil}
 	s.nextPoll = s.start
+	s.missingSince = s.start
 	s.diagInterval = f.DiagnoseAfter
 	s.nextDiag = s.start.Add(f.DiagnoseAfter)
 	mode := "init container"
@@ -341,9 +344,13 @@ func (f *Finder) poll(ctx context.Context, s *state) {
 			f.logf("%s", DescribeChange(s.cur.Peers, m.Peers))
 		}
 		if m.HasSelf() && !s.cur.HasSelf() {
-			f.logf("found itself as %s after %v", m.Self, f.Clock.Now().Sub(s.start).Round(time.Millisecond))
+			f.logf("found itself as %s after %v", m.Self, f.Clock.Now().Sub(s.missingSince).Round(time.Millisecond))
+			s.everFound = true
 		} else if !m.HasSelf() && s.cur.HasSelf() {
 			f.logf("this pod is no longer among its peers")
+			s.missingSince = f.Clock.Now()
+			s.diagInterval = f.DiagnoseAfter
+			s.nextDiag = s.missingSince.Add(f.DiagnoseAfter)
 		}
 		s.cur = m
 		s.changedAt = f.Clock.Now()
@@ -456,7 +463,11 @@ func (f *Finder) runSidecar(ctx context.Context, s *state) error {
 func (f *Finder) diagnose(s *state, now time.Time) {
 	id := f.Identity()
 	var b strings.Builder
-	fmt.Fprintf(&b, "peer-finder: has not found itself after %v\n", now.Sub(s.start).Round(time.Second))
+	if s.everFound {
+		fmt.Fprintf(&b, "peer-finder: has not been among its peers for %v\n", now.Sub(s.missingSince).Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, "peer-finder: has not found itself after %v\n", now.Sub(s.start).Round(time.Second))
+	}
 	fmt.Fprintf(&b, "  looking for: %s\n", f.selfDescription())
 	fmt.Fprintf(&b, "  queried:     SRV %s via %s\n", f.ServiceName(), strings.Join(f.Resolver.Servers(), ", "))
 	switch {

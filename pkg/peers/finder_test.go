@@ -282,3 +282,27 @@ func TestSidecarWatchEventRerunsOnChange(t *testing.T) {
 		t.Fatalf("runs %q\nlog:\n%s", got, h.log.String())
 	}
 }
+
+func TestSidecarDiagnosesLostSelf(t *testing.T) {
+	h := newHarness(t, Config{OnChange: []string{"/change"}, PollInterval: time.Second, DiagnoseAfter: 10 * time.Second})
+	h.res.set(nil, "web-0", "web-1")
+	h.start()
+	for i := 0; i < 20; i++ { // found for 20s: no diagnosis
+		h.step(time.Second)
+	}
+	h.res.set(nil, "web-0")
+	for i := 0; i < 11; i++ {
+		h.step(time.Second)
+	}
+	h.stop()
+	_ = h.result()
+	log := h.log.String()
+	if strings.Contains(log, "has not found itself") || !strings.Contains(log, "this pod is no longer among its peers") ||
+		!strings.Contains(log, "has not been among its peers for 10s") {
+		t.Fatalf("log:\n%s", log)
+	}
+	// The membership without this pod is not handed to on-change.
+	if got := strings.Join(h.stdins(), "|"); got != "on-change:web-0\nweb-1\n" {
+		t.Fatalf("runs %q", got)
+	}
+}
