@@ -26,6 +26,9 @@ func loadValidator(t *testing.T) *crdcheck.Validator {
 
 func checkOutcome(t *testing.T, err string, want string) {
 	t.Helper()
+	if err != "" {
+		t.Logf("rejected: %s", err)
+	}
 	switch {
 	case want == "" && err != "":
 		t.Errorf("rejected, want accepted:\n%s", err)
