@@ -44,7 +44,7 @@ func main() {
 
 func run(boundsFile string, crds []string) error {
 	if boundsFile == "" || len(crds) == 0 {
-		return errors.New("usage: crdbounds -bounds FILE CRD.yaml...")
+		return errors.New("usage: crdbounds -bounds FILE CRD.yaml [CRD.yaml]")
 	}
 	data, err := os.ReadFile(boundsFile)
 	if err != nil {
