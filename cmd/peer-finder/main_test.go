@@ -58,6 +58,7 @@ func state(ts *testscript.TestScript) *scriptState {
 // dns srv NAME TARGET...    set SRV records (no targets: the name has none)
 // dns addr HOST IP...       set A/AAAA records
 // dns delete NAME           NXDOMAIN for NAME
+// dns wait-queries N        wait until the server has seen N queries
 // dns mode normal|servfail|refused|silent|wrongid|malformed
 func cmdDNS(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
@@ -86,6 +87,21 @@ func cmdDNS(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: dns addr HOST IP...")
 		}
 		st.dns.SetAddrs(args[1], args[2:]...)
+	case "wait-queries":
+		// Waits until the server has received at least N queries.
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			u, t := st.dns.Queries()
+			if u+t >= int64(n) {
+				break
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("only %d queries", u+t)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	case "delete":
 		st.dns.DeleteSRV(args[1])
 	case "mode":

@@ -122,12 +122,15 @@ func TestIntegrationSidecarScaleUpDown(t *testing.T) {
 	expect(3, "change 2: "+short("web-0", "web-1"))
 	// A DNS outage keeps the membership: no run with an empty set.
 	s.SetMode(dnstest.ServFail)
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "SERVFAIL logged", func() bool { return strings.Contains(log.String(), "SERVFAIL") })
 	s.SetMode(dnstest.Normal)
 	s.DeleteSRV(svcName) // NXDOMAIN: everyone gone, self included
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "NXDOMAIN seen", func() bool { return strings.Contains(log.String(), "peers changed: 2 → 0") })
 	s.SetSRV(svcName, podNames(2)...)
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "peers back", func() bool { return strings.Contains(log.String(), "peers changed: 0 → 2") })
+	// Two more lookups: any run for the unchanged membership would have started.
+	u0, t0 := s.Queries()
+	eventually(t, "two more lookups", func() bool { u, tc := s.Queries(); return u+tc >= u0+t0+2 })
 	if runs := strings.Count(readFile(out), "\n"); runs != 3 {
 		t.Fatalf("%d runs after outage and NXDOMAIN, want 3:\n%s", runs, readFile(out))
 	}
