@@ -44,7 +44,16 @@ type PetSet struct {
 // the apps/v1 StatefulSetSpec field of the same name.
 //
 // The selector must select the template's labels (matchLabels and
-// matchExpressions are both checked), as StatefulSet requires.
+// matchExpressions are both checked), as StatefulSet requires. The claim
+// templates are immutable except each one's storage request, which may only
+// grow. Transition rules sit here, on spec, because they must also see a
+// field being added or removed.
+//
+// The rules test presence with has() chains and compare whole values rather
+// than using optionals (.?x.orValue(...)): the API server's cost estimator
+// cannot bound the size of an orValue result and would reject the CRD.
+// hack/tools/codegen/crd-bounds.yaml adds the size limits these rules need
+// inside the embedded upstream types.
 // +kubebuilder:validation:XValidation:rule="!has(self.selector) || self.selector.?matchLabels.orValue({}).size() + self.selector.?matchExpressions.orValue([]).size() > 0",message="spec.selector must not be empty: it must select the pets by their template labels"
 // +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchLabels) || has(self.template.metadata) && has(self.template.metadata.labels) && self.selector.matchLabels.all(k, k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",message="spec.selector.matchLabels does not match spec.template.metadata.labels: every matchLabels entry must be a template label with the same value"
 // +kubebuilder:validation:XValidation:rule="!has(self.selector) || !has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.operator == 'In' ? (has(self.template.metadata) && has(self.template.metadata.labels) && e.key in self.template.metadata.labels && has(e.values) && self.template.metadata.labels[e.key] in e.values) : e.operator == 'NotIn' ? !(has(self.template.metadata) && has(self.template.metadata.labels) && e.key in self.template.metadata.labels && has(e.values) && self.template.metadata.labels[e.key] in e.values) : e.operator == 'Exists' ? (has(self.template.metadata) && has(self.template.metadata.labels) && e.key in self.template.metadata.labels) : e.operator == 'DoesNotExist' ? !(has(self.template.metadata) && has(self.template.metadata.labels) && e.key in self.template.metadata.labels) : false)",message="spec.selector.matchExpressions does not match spec.template.metadata.labels (operators: In, NotIn, Exists, DoesNotExist)"
