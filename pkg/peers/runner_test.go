@@ -208,3 +208,25 @@ func TestSplitCommand(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitCommand: splitting never panics, and words quoted back with
+// single quotes split into the same words.
+func FuzzSplitCommand(f *testing.F) {
+	for _, s := range []string{`/x.sh`, `"/a b" 'c' d\ e`, `a"b\"c"'d'`, `\`, `"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := SplitCommand(s)
+		if err != nil {
+			return
+		}
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+		}
+		again, err := SplitCommand(strings.Join(quoted, " "))
+		if err != nil || !reflect.DeepEqual(again, words) && !(len(again) == 0 && len(words) == 0) {
+			t.Fatalf("%q -> %q -> %q (%v)", s, words, again, err)
+		}
+	})
+}
