@@ -49,8 +49,8 @@ type PetSet struct {
 // grow. Transition rules sit here, on spec, because they must also see a
 // field being added or removed.
 //
-// The rules test presence with has() chains and compare whole values rather
-// than using optionals (.?x.orValue(...)): the API server's cost estimator
+// Rules that iterate or compare test presence with has() chains rather
+// than optionals (.?x.orValue(...)): the API server's cost estimator
 // cannot bound the size of an orValue result and would reject the CRD.
 // hack/tools/codegen/crd-bounds.yaml adds the size limits these rules need
 // inside the embedded upstream types.
