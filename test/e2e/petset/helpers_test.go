@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
@@ -211,16 +212,21 @@ func (e *env) createService(name string) {
 	}
 }
 
-// scale sets the replicas through the scale subresource.
+// scale sets the replicas through the scale subresource, retrying when the
+// controller's status writes race with it.
 func (e *env) scale(name string, replicas int32) {
 	e.T.Helper()
 	ctx := e.Context(30 * time.Second)
-	s, err := e.kennel.KennelV1().PetSets(e.Namespace).GetScale(ctx, name, metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := e.kennel.KennelV1().PetSets(e.Namespace).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = replicas
+		_, err = e.kennel.KennelV1().PetSets(e.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		e.T.Fatalf("get scale: %v", err)
-	}
-	s.Spec.Replicas = replicas
-	if _, err := e.kennel.KennelV1().PetSets(e.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
 		e.T.Fatalf("scale %s to %d: %v", name, replicas, err)
 	}
 }

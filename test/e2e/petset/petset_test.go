@@ -310,7 +310,10 @@ func TestStorageIdentityAndDNS(t *testing.T) {
 		for _, r := range recs {
 			got = append(got, r.Target)
 		}
-		return slices.Equal(got, want), framework.Retry(fmt.Errorf("got %v, want %v", got, want))
+		if !slices.Equal(got, want) {
+			return false, framework.Retry(fmt.Errorf("got %v, want %v", got, want))
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
