@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -562,6 +563,10 @@ func TestZooKeeperScaleReconfig(t *testing.T) {
 
 	resource := strings.ToLower(kind)
 	mustKubectl(t, f, "", "scale", "-n", f.Namespace, resource+"/zk", "--replicas=4")
+	// One server per node: with the plane's three nodes, zk-3 cannot be
+	// scheduled. A fourth node lets it run.
+	waitUnschedulable(t, f, ctx, "zk-3")
+	addNode(t, f, ctx, 3)
 	waitForPets(t, f, ctx, ex, 4)
 	if err := f.WaitFor(ctx, "server.4 added to the ensemble", ensembleIs(0, 1, 2, 3)); err != nil {
 		t.Fatal(err)
@@ -593,5 +598,52 @@ func TestZooKeeperScaleReconfig(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("sidecar: %v", err)
+	}
+}
+
+// waitUnschedulable waits until the scheduler reports pod as unschedulable.
+func waitUnschedulable(t *testing.T, f *framework.Framework, ctx context.Context, pod string) {
+	t.Helper()
+	err := f.WaitFor(ctx, pod+" unschedulable", func(ctx context.Context) (bool, error) {
+		p, err := f.Client.CoreV1().Pods(f.Namespace).Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		if p.Spec.NodeName != "" {
+			return false, fmt.Errorf("%s was scheduled to %s despite the anti-affinity", pod, p.Spec.NodeName)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addNode adds simulated node i to the plane (as the plane makes its own),
+// if it is not there yet.
+func addNode(t *testing.T, f *framework.Framework, ctx context.Context, i int) {
+	t.Helper()
+	name := plane.NodeName(i)
+	cidr := fmt.Sprintf("10.244.%d.0/24", i)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{plane.NodeAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels: map[string]string{
+				"kubernetes.io/hostname": name,
+				"kubernetes.io/os":       "linux",
+				"kubernetes.io/arch":     "amd64",
+				"type":                   "kwok",
+			},
+		},
+		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+	}
+	if _, err := f.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create node %s: %v", name, err)
 	}
 }
