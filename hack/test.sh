@@ -19,6 +19,9 @@ stage_unit() {
 }
 stage_e2e() {
   if [ ! -d test/e2e ]; then return 0; fi
+  # The plane's binaries are cached in $KENNEL_CACHE/plane (first build: ~15-25 min).
+  KENNEL_PLANE_BIN=$(hack/plane-binaries.sh)
+  export KENNEL_PLANE_BIN KENNEL_E2E_REQUIRED=1
   log "e2e tests against the local control plane"
   go test -race -count=1 -timeout 45m ./test/e2e/...
 }
