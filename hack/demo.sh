@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make demo`: a local control plane on 127.0.0.1, a set of 3 pets from
+# hack/demo/manifests, and kennel's peer-finder run for each pet against the
+# plane's CoreDNS. Shows the pets starting in order and the peers each saw.
+# On a terminal the plane keeps running afterwards until Ctrl-C; otherwise
+# (or with DEMO_KEEP_RUNNING=0) it stops at the end. Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$KENNEL_ROOT"
+
+log "control plane binaries (first build: 15-25 min on 2 cores; cached afterwards)"
+bin=$(hack/plane-binaries.sh)
+
+work=$KENNEL_CACHE/demo
+mkdir -p "$work"
+log "building peer-finder and the demo"
+go build -o "$work/peer-finder" ./cmd/peer-finder
+go build -o "$work/demo" ./hack/demo
+
+args=(--bin "$bin" --peer-finder "$work/peer-finder"
+      --manifests hack/demo/manifests --on-start hack/demo/on-start.sh)
+
+keep=${DEMO_KEEP_RUNNING:-}
+if [ -z "$keep" ]; then
+  if [ -t 1 ] && [ -t 0 ]; then keep=1; else keep=0; fi
+fi
+[ "$keep" = 1 ] && args+=(--keep-running)
+
+exec "$work/demo" "${args[@]}"
