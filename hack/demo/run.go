@@ -28,7 +28,7 @@ import (
 type config struct {
 	binDir         string
 	peerFinder     string
-	manifests      string
+	manifests      []string
 	onStart        string
 	namespace      string
 	controller     string
@@ -140,25 +140,56 @@ func (d *demo) setUp(ctx context.Context) (stopController func(), err error) {
 		if err := d.kubectl(ctx, "apply", "-f", d.cfg.crds); err != nil {
 			return stopController, err
 		}
-		if err := d.kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "-f", d.cfg.crds); err != nil {
+		if err := d.waitEstablished(ctx); err != nil {
 			return stopController, err
 		}
 	}
 	if d.cfg.controller != "" {
 		args := append([]string{"--kubeconfig=" + d.p.Kubeconfig()}, d.cfg.controllerArgs...)
 		logPath := filepath.Join(d.p.Dir(), "logs", "kennel-controller.log")
-		d.say("==> starting %s (log: %s)", filepath.Base(d.cfg.controller), logPath)
+		d.say("==> starting the controller %s against the plane (log: %s)", filepath.Base(d.cfg.controller), logPath)
 		if stopController, err = startLogged(d.cfg.controller, args, logPath); err != nil {
 			return func() {}, err
 		}
 	}
 	d.say("==> kubectl apply -n %s -f %s   (%s %q: %d pets, headless Service %q)",
-		d.cfg.namespace, d.cfg.manifests, d.set.kind, d.set.name, d.set.replicas, d.set.service)
+		d.cfg.namespace, strings.Join(d.cfg.manifests, ","), d.set.kind, d.set.name, d.set.replicas, d.set.service)
 	d.say("    The nodes are simulated by kwok: no container runs. peer-finder runs here as a local")
 	d.say("    process for each pet, standing in for the pet's init container; the pet is held")
 	d.say("    NotReady (annotation %s) until its peer-finder has run.", plane.AnnotationHoldReady)
 	d.start = time.Now()
-	return stopController, d.kubectl(ctx, "apply", "-n", d.cfg.namespace, "-f", d.cfg.manifests)
+	return stopController, d.kubectl(ctx, "apply", "-n", d.cfg.namespace, "-f", strings.Join(d.cfg.manifests, ","))
+}
+
+// waitEstablished polls until every applied CRD is Established (kubectl
+// wait fails on a CRD whose status has no conditions yet).
+func (d *demo) waitEstablished(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	kubectl := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, filepath.Join(d.p.BinDir(), "kubectl"),
+			append([]string{"--kubeconfig=" + d.p.Kubeconfig()}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	names, err := kubectl("get", "-f", d.cfg.crds, "-o", "name")
+	if err != nil {
+		return fmt.Errorf("kubectl get -f %s: %w: %s", d.cfg.crds, err, names)
+	}
+	for _, name := range strings.Fields(names) {
+		var last string
+		for last != "True" {
+			last, _ = kubectl("get", name, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+			if last == "True" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s not Established: %w (last: %q)", name, ctx.Err(), last)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // bringUp follows the pets until all are Ready, running peer-finder for each
@@ -335,12 +366,8 @@ func (d *demo) sayLocked(format string, args ...any) {
 	fmt.Fprintf(d.out, format+"\n", args...)
 }
 
-// readSet finds the set (StatefulSet or PetSet) among the manifests.
-func readSet(dir string) (setInfo, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return setInfo{}, err
-	}
+// readSet finds the set (StatefulSet or PetSet) among the manifest files.
+func readSet(files []string) (setInfo, error) {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -376,7 +403,7 @@ func readSet(dir string) (setInfo, error) {
 			return s, nil
 		}
 	}
-	return setInfo{}, fmt.Errorf("no StatefulSet or PetSet in %s", dir)
+	return setInfo{}, fmt.Errorf("no StatefulSet or PetSet in %s", strings.Join(files, ", "))
 }
 
 func splitYAML(data []byte) [][]byte {
