@@ -1,6 +1,87 @@
 #!/usr/bin/env bash
-# Benchmarks: Go benchmarks of every package.
+# Benchmarks (make bench):
+#   1. Go micro-benchmarks of every package (go test -bench), saved to
+#      _output/bench/go-bench.txt.
+#   2. Side-by-side comparisons of kennel with the upstream components it
+#      replaces (test/bench, cmd kennel-bench): peer-finder against the
+#      historical Kubernetes peer-finder (needs root: each run gets its own
+#      network/mount/UTS namespaces), and the PetSet controller against the
+#      StatefulSet controller of kube-controller-manager on the local plane.
+#      Runs alternate kennel/upstream; the summary (medians, ratios) goes to
+#      stdout and _output/bench/summary.md. See docs/benchmarks.md.
+#
+# Environment:
+#   BENCH_GO=0               skip the Go micro-benchmarks
+#   BENCH_COUNT=N            -count of the Go micro-benchmarks (default 3)
+#   BENCH_SUITES=a,b         side-by-side suites: peer-finder,controller (default both; "" for none)
+#   BENCH_ROUNDS=N           alternating rounds per measurement (default 3)
+#   BENCH_CHANGES=N          peer-finder membership changes per round (default 7)
+#   BENCH_IDLE=30s           peer-finder idle window
+#   BENCH_ORDERED=10[,30]    OrderedReady scale-up sizes
+#   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
-go test -run '^$' -bench . -benchmem -count=${BENCH_COUNT:-3} ./...
+
+out=$KENNEL_ROOT/_output/bench
+mkdir -p "$out"
+
+if [ "${BENCH_GO:-1}" = 1 ]; then
+  log "Go micro-benchmarks (-count=${BENCH_COUNT:-3})"
+  go test -run '^$' -bench . -benchmem -count="${BENCH_COUNT:-3}" ./... | tee "$out/go-bench.txt"
+fi
+
+suites=${BENCH_SUITES-peer-finder,controller}
+[ -n "$suites" ] || exit 0
+
+if [[ ,$suites, == *,peer-finder,* ]] && [ "$(id -u)" != 0 ]; then
+  log "the peer-finder comparison needs root (it creates network namespaces); skipping it"
+  suites=$(printf '%s' "$suites" | tr ',' '\n' | grep -vx peer-finder | paste -sd, -)
+  [ -n "$suites" ] || exit 0
+fi
+
+bin=$KENNEL_CACHE/bench/bin
+mkdir -p "$bin"
+log "building kennel-bench, bench-sandbox, peer-finder and controller into $bin"
+go build -o "$bin/kennel-bench" ./test/bench/cmd/kennel-bench
+go build -o "$bin/bench-sandbox" ./test/bench/cmd/bench-sandbox
+# As shipped: no cgo, trimmed paths.
+CGO_ENABLED=0 go build -trimpath -o "$bin/peer-finder" ./cmd/peer-finder
+CGO_ENABLED=0 go build -trimpath -o "$bin/controller" ./cmd/controller
+
+# The historical peer-finder, built from the Kubernetes module the plane's
+# tools module already requires (its go.mod and go.sum are not changed).
+upstream=$KENNEL_CACHE/upstream/peer-finder-v1.37.2
+if [ ! -x "$upstream" ]; then
+  log "building the historical peer-finder (k8s.io/kubernetes v1.37.2 test/images/pets/peer-finder)"
+  mkdir -p "$(dirname "$upstream")"
+  (cd hack/tools/kube && CGO_ENABLED=0 go build -trimpath -o "$upstream.tmp" k8s.io/kubernetes/test/images/pets/peer-finder)
+  mv "$upstream.tmp" "$upstream"
+fi
+
+args=(
+  --suite="$suites"
+  --sandbox="$bin/bench-sandbox"
+  --kennel-peer-finder="$bin/peer-finder"
+  --upstream-peer-finder="$upstream"
+  --controller="$bin/controller"
+  --crd=deploy/crd/kennel.dev_petsets.yaml
+  --rounds="${BENCH_ROUNDS:-3}"
+  --changes="${BENCH_CHANGES:-7}"
+  --idle="${BENCH_IDLE:-30s}"
+  --ordered="${BENCH_ORDERED:-10}"
+  --parallel="${BENCH_PARALLEL:-100}"
+  --out="$out/summary.md"
+)
+if [[ ,$suites, == *,controller,* ]]; then
+  args+=(--plane-bin="$(hack/plane-binaries.sh)")
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/kennel-bench-XXXXXX")
+start=$SECONDS
+if "$bin/kennel-bench" "${args[@]}" --work-dir="$work"; then
+  rm -rf "$work"
+else
+  log "kennel-bench failed; its scratch directory (logs) is kept in $work"
+  exit 1
+fi
+log "side-by-side benchmarks took $((SECONDS - start))s; summary in $out/summary.md"

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+		ok   bool
+	}{
+		{nil, 0, false},
+		{[]float64{3}, 3, true},
+		{[]float64{5, 1, 3}, 3, true},
+		{[]float64{4, 1, 3, 2}, 2.5, true},
+	} {
+		got, ok := Median(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Median(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	in := []float64{3, 1, 2}
+	Median(in)
+	if in[0] != 3 {
+		t.Errorf("Median sorted its input: %v", in)
+	}
+}
+
+func TestMedianRow(t *testing.T) {
+	r := MedianRow("x", []float64{1, 2, 3}, []float64{4, 4}, Number)
+	want := Row{Metric: "x", Kennel: "2", Upstream: "4", Ratio: "0.50x", Note: "median of 3 / 2"}
+	if r != want {
+		t.Errorf("got %+v, want %+v", r, want)
+	}
+	r = MedianRow("x", nil, []float64{1}, Number)
+	if r.Kennel != "n/a" || r.Ratio != "n/a" {
+		t.Errorf("missing side: %+v", r)
+	}
+	if got := Ratio(1, 0, true, true); got != "n/a" {
+		t.Errorf("Ratio by zero = %q", got)
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for in, want := range map[float64]string{
+		0.0004567: "457µs", 0.4567891: "456.8ms", 2.34567: "2.35s", 12.345: "12.3s",
+	} {
+		if got := Seconds(in); got != want {
+			t.Errorf("Seconds(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// Field 2 may hold spaces and parentheses; utime=150, stime=50 ticks.
+	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 8 0 100 1000 200\n"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil || got != 2*time.Second {
+		t.Errorf("parseStatCPU = %v, %v; want 2s", got, err)
+	}
+	if _, err := parseStatCPU([]byte("1234 (x) S 1 2")); err == nil {
+		t.Error("short line: no error")
+	}
+}
+
+func TestParseStatusMemory(t *testing.T) {
+	status := "Name:\tx\nVmHWM:\t    9000 kB\nVmRSS:\t    8000 kB\nThreads:\t5\n"
+	rss, hwm, err := parseStatusMemory([]byte(status))
+	if err != nil || rss != 8000 || hwm != 9000 {
+		t.Errorf("got %v %v %v", rss, hwm, err)
+	}
+	if _, _, err := parseStatusMemory([]byte("Name:\tx\n")); err == nil {
+		t.Error("missing fields: no error")
+	}
+}
+
+func TestParseRequestTotals(t *testing.T) {
+	metrics := `# HELP apiserver_request_total x
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 7
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 2
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PATCH",version="v1"} 5
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"} 99
+apiserver_request_total{code="201",component="apiserver",dry_run="All",group="",resource="pods",scope="resource",subresource="",verb="POST",version="v1"} 4
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="kennel.dev",resource="petsets",scope="resource",subresource="status",verb="PUT",version="v1"} 3
+apiserver_request_duration_seconds_bucket{verb="POST",le="1"} 8
+`
+	got := parseRequestTotals([]byte(metrics))
+	want := map[string]float64{"POST pods": 9, "PATCH pods/status": 5, "PUT petsets/status": 3}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if n := controllerWrites(got); n != 12 {
+		t.Errorf("controllerWrites = %v, want 12 (pods POST, petsets/status)", n)
+	}
+}
+
+func TestAnalyzeStdin(t *testing.T) {
+	want := []string{"web-0.x", "web-1.x", "web-2.x", "web-10.x"}
+	for _, tc := range []struct {
+		name, in string
+		check    func(stdinFacts) bool
+	}{
+		{"ordinal with newline", "web-0.x\nweb-1.x\nweb-2.x\nweb-10.x\n", func(f stdinFacts) bool {
+			return f.ordinal && !f.lexical && f.trailingNL && f.readLoop == 4 && f.received == 4 && f.missing == 0
+		}},
+		{"lexical without newline", "web-0.x\nweb-1.x\nweb-10.x\nweb-2.x", func(f stdinFacts) bool {
+			return !f.ordinal && f.lexical && !f.trailingNL && f.readLoop == 3 && f.received == 4
+		}},
+		{"missing and extra", "web-0.x\nweb-9.x\n", func(f stdinFacts) bool {
+			return !f.ordinal && f.missing == 3 && f.extra == 1 && f.received == 2
+		}},
+		{"empty", "", func(f stdinFacts) bool { return f.received == 0 && f.missing == 4 && !f.lexical }},
+	} {
+		if f := analyzeStdin(tc.in, want); !tc.check(f) {
+			t.Errorf("%s: %+v", tc.name, f)
+		}
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	WriteMarkdown(&b, []Section{{Title: "T", Rows: []Row{{Metric: "a|b", Kennel: "1", Upstream: "2", Ratio: "0.50x"}}, Notes: []string{"line\n  two"}}})
+	out := b.String()
+	for _, want := range []string{"### T\n", "| a\\|b | 1 | 2 | 0.50x |  |\n", "- line two\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,628 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+// ControllerConfig configures the controller comparison.
+type ControllerConfig struct {
+	// Controller is kennel's controller binary.
+	Controller string
+	// PlaneBin is the directory of the plane's binaries.
+	PlaneBin string
+	// CRD is the PetSet CRD manifest.
+	CRD string
+	// Rounds is how many times each scenario alternates between the two.
+	Rounds int
+	Nodes  int
+	// OrderedSizes are the OrderedReady scale-ups (0→N) to run.
+	OrderedSizes []int
+	// Parallel is the Parallel scale-up size; 0 skips it.
+	Parallel int
+	Dir      string
+	Logf     func(format string, args ...any)
+}
+
+// The client rate limits of kennel's controller are set to the plane's
+// kube-controller-manager's, so neither side is throttled more.
+const (
+	apiQPS   = "100"
+	apiBurst = "200"
+)
+
+// scenario is one timed change of one set.
+type scenario struct {
+	name     string
+	policy   appsv1.PodManagementPolicyType
+	from, to int
+	timeout  time.Duration
+}
+
+// sample is what one run of one scenario on one side measured.
+type sample struct {
+	elapsed time.Duration
+	writes  map[string]float64 // API write requests by "VERB resource[/sub]"
+	kennel  time.Duration      // CPU of kennel's controller process
+	kcm     time.Duration      // CPU of kube-controller-manager
+	err     error
+}
+
+type side interface {
+	name() string
+	create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error
+	scale(ctx context.Context, ns, name string, n int) error
+}
+
+// Controller starts a plane and kennel's controller, runs every scenario
+// alternately on kennel's PetSet and the upstream StatefulSet, and returns
+// the tables. An error means the suite could not run at all.
+func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	c.Logf("controller: starting the plane (%d nodes)", c.Nodes)
+	p, err := plane.Start(ctx, plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop()
+	if out, err := kubectl(p, "apply", "--server-side", "-f", c.CRD); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	if out, err := kubectl(p, "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev"); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	kc, err := versioned.NewForConfig(p.RESTConfig())
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := startController(ctx, c.Controller, p.Kubeconfig(), filepath.Join(c.Dir, "controller.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer ctl.stop()
+	kcmPid := p.Pids()["kube-controller-manager"]
+	if kcmPid == 0 {
+		return nil, errors.New("no kube-controller-manager pid")
+	}
+	sides := []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}
+
+	var scenarios []scenario
+	for _, n := range c.OrderedSizes {
+		scenarios = append(scenarios,
+			scenario{name: fmt.Sprintf("OrderedReady scale 0→%d, until all Ready", n), policy: appsv1.OrderedReadyPodManagement, from: 0, to: n, timeout: time.Duration(n)*15*time.Second + time.Minute},
+			scenario{name: fmt.Sprintf("OrderedReady scale %d→0, until all gone", n), policy: appsv1.OrderedReadyPodManagement, from: n, to: 0, timeout: time.Duration(n)*15*time.Second + time.Minute})
+	}
+	if c.Parallel > 0 {
+		n := c.Parallel
+		scenarios = append(scenarios,
+			scenario{name: fmt.Sprintf("Parallel scale 0→%d, until all Ready", n), policy: appsv1.ParallelPodManagement, from: 0, to: n, timeout: 5 * time.Minute},
+			scenario{name: fmt.Sprintf("Parallel scale %d→0, until all gone", n), policy: appsv1.ParallelPodManagement, from: n, to: 0, timeout: 5 * time.Minute})
+	}
+
+	// results[scenario index][side name]
+	results := make([]map[string][]sample, len(scenarios))
+	for i := range results {
+		results[i] = map[string][]sample{}
+	}
+	seq := 0
+	for round := 0; round < c.Rounds; round++ {
+		for _, s := range sides {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			seq++
+			ns := fmt.Sprintf("bench-%d-%s", seq, s.name())
+			if err := createNamespace(ctx, p.Client(), ns); err != nil {
+				return nil, err
+			}
+			// Scale-ups and the scale-downs that follow them share a set.
+			for i := 0; i < len(scenarios); i += 2 {
+				up, down := scenarios[i], scenarios[i+1]
+				set := fmt.Sprintf("s%d", i/2)
+				if err := s.create(ctx, ns, set, up.policy); err != nil {
+					return nil, fmt.Errorf("%s: create %s/%s: %w", s.name(), ns, set, err)
+				}
+				time.Sleep(time.Second) // let the controllers see the empty set
+				r := run(ctx, p, s, ctl, kcmPid, ns, set, up)
+				results[i][s.name()] = append(results[i][s.name()], r)
+				c.Logf("controller %s round %d: %s: %s %v", s.name(), round+1, up.name, r.elapsed.Round(time.Millisecond), r.err)
+				if r.err != nil {
+					break // the scale-down of a set that did not come up means nothing
+				}
+				r = run(ctx, p, s, ctl, kcmPid, ns, set, down)
+				results[i+1][s.name()] = append(results[i+1][s.name()], r)
+				c.Logf("controller %s round %d: %s: %s %v", s.name(), round+1, down.name, r.elapsed.Round(time.Millisecond), r.err)
+			}
+			if err := deleteNamespace(ctx, p.Client(), ns); err != nil {
+				c.Logf("controller: %v", err)
+			}
+		}
+	}
+	rss, hwm, _ := Memory(ctl.cmd.Process.Pid)
+	kcmRSS, _, _ := Memory(kcmPid)
+	return controllerSections(scenarios, results, rss, hwm, kcmRSS, c), nil
+}
+
+func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPid int, ns, set string, sc scenario) sample {
+	before, err := requestCounts(ctx, p)
+	if err != nil {
+		return sample{err: err}
+	}
+	k0, _ := CPUTime(ctl.cmd.Process.Pid)
+	m0, _ := CPUTime(kcmPid)
+	t0 := time.Now()
+	var r sample
+	if err := s.scale(ctx, ns, set, sc.to); err != nil {
+		r.err = err
+	} else {
+		r.err = waitPets(ctx, p.Client(), ns, set, sc.to, sc.timeout)
+	}
+	r.elapsed = time.Since(t0)
+	k1, _ := CPUTime(ctl.cmd.Process.Pid)
+	m1, _ := CPUTime(kcmPid)
+	r.kennel, r.kcm = k1-k0, m1-m0
+	after, err := requestCounts(ctx, p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	r.writes = map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			r.writes[k] = d
+		}
+	}
+	if ctl.exited() {
+		r.err = errors.Join(r.err, fmt.Errorf("kennel's controller exited; log tail:\n%s", tail(ctl.log(), 20)))
+	}
+	if r.err != nil {
+		var b bytes.Buffer
+		plane.DumpObjects(ctx, &b, p.Client(), ns)
+		r.err = fmt.Errorf("%w\n%s", r.err, tail(b.String(), 40))
+	}
+	return r
+}
+
+// waitPets waits until the set has exactly n pods, all Ready and none
+// terminating (n == 0: no pods at all).
+func waitPets(ctx context.Context, c kubernetes.Interface, ns, set string, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + set})
+		if err == nil {
+			ready, terminating := 0, 0
+			for i := range pods.Items {
+				if pods.Items[i].DeletionTimestamp != nil {
+					terminating++
+				} else if plane.PodReady(&pods.Items[i]) {
+					ready++
+				}
+			}
+			if len(pods.Items) == n && ready == n {
+				return nil
+			}
+			last = fmt.Sprintf("%d pods, %d Ready, %d terminating, want %d Ready", len(pods.Items), ready, terminating, n)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not done within %s: %s", timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// requestCounts reads apiserver_request_total from the API server's
+// /metrics and sums the write requests (POST, PUT, PATCH, DELETE, APPLY)
+// by "VERB resource[/subresource]".
+func requestCounts(ctx context.Context, p *plane.Plane) (map[string]float64, error) {
+	b, err := p.Client().CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read API server metrics: %w", err)
+	}
+	return parseRequestTotals(b), nil
+}
+
+var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true, "APPLY": true, "DELETECOLLECTION": true}
+
+func parseRequestTotals(b []byte) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(rest, '}')
+		if i < 0 {
+			continue
+		}
+		labels := parseLabels(rest[:i])
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+1:]), 64)
+		if err != nil || !writeVerbs[labels["verb"]] || labels["dry_run"] != "" {
+			continue
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			key += "/" + sub
+		}
+		out[key] += v
+	}
+	return out
+}
+
+// parseLabels parses `a="x",b="y"` (label values here hold no quotes).
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for s != "" {
+		k, rest, ok := strings.Cut(s, `="`)
+		if !ok {
+			break
+		}
+		v, rest2, _ := strings.Cut(rest, `"`)
+		out[strings.TrimPrefix(k, ",")] = v
+		s = strings.TrimPrefix(rest2, ",")
+	}
+	return out
+}
+
+// controllerWrites are the requests a set controller makes: pets and
+// claims created and deleted, set status written, revisions recorded.
+func controllerWrites(w map[string]float64) float64 {
+	var n float64
+	for k, v := range w {
+		verb, res, _ := strings.Cut(k, " ")
+		switch {
+		case res == "pods" && (verb == "POST" || verb == "DELETE" || verb == "PATCH" || verb == "PUT"),
+			res == "persistentvolumeclaims" && verb == "POST",
+			strings.HasPrefix(res, "statefulsets/status"), strings.HasPrefix(res, "petsets/status"),
+			strings.HasPrefix(res, "controllerrevisions"):
+			n += v
+		}
+	}
+	return n
+}
+
+func sumWrites(w map[string]float64) float64 {
+	var n float64
+	for _, v := range w {
+		n += v
+	}
+	return n
+}
+
+func controllerSections(scenarios []scenario, results []map[string][]sample, rss, hwm, kcmRSS float64, c ControllerConfig) []Section {
+	timing := Section{Title: "controller: kennel PetSet vs upstream StatefulSet controller (same plane)"}
+	writes := Section{Title: "controller: API write requests per pet (apiserver_request_total deltas)"}
+	cpu := Section{Title: "controller: CPU during the scenarios"}
+	for i, sc := range scenarios {
+		k, u := results[i]["kennel"], results[i]["upstream"]
+		pets := float64(max(sc.from, sc.to))
+		var tk, tu, wk, wu, ak, au, ck, cu []float64
+		var kcmK, kcmU []float64
+		for _, s := range k {
+			if s.err != nil {
+				timing.Notes = append(timing.Notes, fmt.Sprintf("kennel, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
+				continue
+			}
+			tk = append(tk, s.elapsed.Seconds())
+			wk = append(wk, controllerWrites(s.writes)/pets)
+			ak = append(ak, sumWrites(s.writes)/pets)
+			ck = append(ck, s.kennel.Seconds())
+			kcmK = append(kcmK, s.kcm.Seconds())
+		}
+		for _, s := range u {
+			if s.err != nil {
+				timing.Notes = append(timing.Notes, fmt.Sprintf("upstream, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
+				continue
+			}
+			tu = append(tu, s.elapsed.Seconds())
+			wu = append(wu, controllerWrites(s.writes)/pets)
+			au = append(au, sumWrites(s.writes)/pets)
+			kcmU = append(kcmU, s.kcm.Seconds())
+		}
+		// The upstream controller's CPU: kube-controller-manager's CPU in
+		// the upstream run minus its CPU in the kennel run of the same
+		// round (same pods, claims and endpoints for its other controllers).
+		for j := 0; j < min(len(kcmK), len(kcmU)); j++ {
+			cu = append(cu, kcmU[j]-kcmK[j])
+		}
+		timing.Rows = append(timing.Rows, MedianRow(sc.name, tk, tu, Seconds))
+		writes.Rows = append(writes.Rows,
+			MedianRow(sc.name+": set controller's writes", wk, wu, Number),
+			MedianRow(sc.name+": all writes, every component", ak, au, Number))
+		cpu.Rows = append(cpu.Rows,
+			MedianRow(sc.name+": controller CPU seconds", ck, cu, Seconds),
+			MedianRow(sc.name+": kube-controller-manager CPU seconds (raw)", kcmK, kcmU, Seconds))
+		if len(k) > 0 && len(u) > 0 && k[len(k)-1].err == nil && u[len(u)-1].err == nil {
+			writes.Notes = append(writes.Notes, fmt.Sprintf("%s, last round, by verb and resource (kennel / upstream): %s",
+				sc.name, writeBreakdown(k[len(k)-1].writes, u[len(u)-1].writes)))
+		}
+	}
+	timing.Notes = append(timing.Notes,
+		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding) and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
+		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
+		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
+		"Times run from the scale request to the state observed by polling the pods every 200 ms.")
+	writes.Notes = append(writes.Notes,
+		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
+		"The upstream StatefulSet controller writes ControllerRevisions; kennel records no ControllerRevision (docs/controller.md).")
+	cpu.Rows = append(cpu.Rows, Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
+		Upstream: MiB(kcmRSS) + " (whole kube-controller-manager)", Ratio: "n/a"})
+	cpu.Notes = append(cpu.Notes,
+		"Upstream's controller CPU is an estimate: kube-controller-manager's CPU during the upstream run minus its CPU during kennel's run of the same round, when its other controllers (endpoints, PV binder, garbage collector...) see the same pods and claims but the StatefulSet controller is idle. Negative or tiny values mean the difference is below the noise of the shared machine.",
+		"kennel's figure is the CPU of the whole kennel controller process (informers for PetSets, pods, claims and Services included). CPU is read from /proc/PID/stat in 10 ms ticks.")
+	return []Section{timing, writes, cpu}
+}
+
+func writeBreakdown(k, u map[string]float64) string {
+	keys := map[string]bool{}
+	for key := range k {
+		keys[key] = true
+	}
+	for key := range u {
+		keys[key] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for key := range keys {
+		sorted = append(sorted, key)
+	}
+	sort.Strings(sorted)
+	parts := make([]string, 0, len(sorted))
+	for _, key := range sorted {
+		parts = append(parts, fmt.Sprintf("%s %g/%g", key, k[key], u[key]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kubectl(p *plane.Plane, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(p.BinDir(), "kubectl"), append([]string{"--kubeconfig=" + p.Kubeconfig()}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func createNamespace(ctx context.Context, c kubernetes.Interface, ns string) error {
+	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	// The namespace's default ServiceAccount is needed before pods can be
+	// created.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s: no default ServiceAccount after 1m", ns)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// deleteNamespace deletes ns and waits until it is gone, so that its
+// clean-up does not run during the next measurement.
+func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string) error {
+	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s still there 3m after delete", ns)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func headlessService(name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP:                corev1.ClusterIPNone,
+			PublishNotReadyAddresses: true,
+			Selector:                 map[string]string{"app": name},
+			Ports:                    []corev1.ServicePort{{Name: "peer", Port: 7000, Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// statefulSet is the set both sides run: zero replicas, one container, one
+// 1Gi claim template.
+func statefulSet(name string, policy appsv1.PodManagementPolicyType) *appsv1.StatefulSet {
+	lbls := map[string]string{"app": name}
+	zero, grace := int32(0), int64(1)
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            &zero,
+			ServiceName:         name,
+			PodManagementPolicy: policy,
+			Selector:            &metav1.LabelSelector{MatchLabels: lbls},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: &grace,
+					Containers: []corev1.Container{{
+						Name:         "app",
+						Image:        "registry.invalid/kennel/simulated:latest", // never pulled: nodes are simulated
+						Ports:        []corev1.ContainerPort{{Name: "peer", ContainerPort: 7000}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+					}},
+				},
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+					},
+				},
+			}},
+		},
+	}
+}
+
+func scalePatch(n int) []byte { return fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n) }
+
+type upstreamSide struct{ c kubernetes.Interface }
+
+func (upstreamSide) name() string { return "upstream" }
+
+func (s upstreamSide) create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error {
+	if _, err := s.c.CoreV1().Services(ns).Create(ctx, headlessService(name), metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err := s.c.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(name, policy), metav1.CreateOptions{})
+	return err
+}
+
+func (s upstreamSide) scale(ctx context.Context, ns, name string, n int) error {
+	_, err := s.c.AppsV1().StatefulSets(ns).Patch(ctx, name, types.MergePatchType, scalePatch(n), metav1.PatchOptions{})
+	return err
+}
+
+type kennelSide struct {
+	core kubernetes.Interface
+	c    versioned.Interface
+}
+
+func (kennelSide) name() string { return "kennel" }
+
+func (s kennelSide) create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error {
+	if _, err := s.core.CoreV1().Services(ns).Create(ctx, headlessService(name), metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	ss := statefulSet(name, policy)
+	set := &kennelv1.PetSet{
+		ObjectMeta: ss.ObjectMeta,
+		Spec: kennelv1.PetSetSpec{
+			Replicas: ss.Spec.Replicas, Selector: ss.Spec.Selector, Template: ss.Spec.Template,
+			VolumeClaimTemplates: ss.Spec.VolumeClaimTemplates, ServiceName: ss.Spec.ServiceName,
+			PodManagementPolicy: ss.Spec.PodManagementPolicy,
+		},
+	}
+	_, err := s.c.KennelV1().PetSets(ns).Create(ctx, set, metav1.CreateOptions{})
+	return err
+}
+
+func (s kennelSide) scale(ctx context.Context, ns, name string, n int) error {
+	_, err := s.c.KennelV1().PetSets(ns).Patch(ctx, name, types.MergePatchType, scalePatch(n), metav1.PatchOptions{})
+	return err
+}
+
+// controllerProc is kennel's controller running against the plane.
+type controllerProc struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startController(ctx context.Context, bin, kubeconfig, logPath string) (*controllerProc, error) {
+	health, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--kubeconfig="+kubeconfig, "--leader-elect=false",
+		"--kube-api-qps="+apiQPS, "--kube-api-burst="+apiBurst,
+		"--metrics-bind-address="+metrics, "--health-probe-bind-address="+health)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	c := &controllerProc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(c.done) }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+health+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c, nil
+			}
+		}
+		if c.exited() || time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("kennel's controller not ready; log tail:\n%s", tail(c.log(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *controllerProc) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *controllerProc) log() string {
+	b, _ := os.ReadFile(c.logPath)
+	return string(b)
+}
+
+func (c *controllerProc) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}

@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultIdle is the default idle window of the peer-finder measurement.
+const DefaultIdle = 30 * time.Second
+
+// Options configure Run.
+type Options struct {
+	Suites                                        []string
+	Sandbox, KennelPeerFinder, UpstreamPeerFinder string
+	Controller, PlaneBin, CRD                     string
+	Rounds, Changes                               int
+	Idle                                          time.Duration
+	Nodes                                         int
+	OrderedSizes                                  []int
+	Parallel                                      int
+	WorkDir                                       string
+	Out                                           string
+}
+
+// Run runs the selected suites and writes the Markdown summary to out (and
+// to o.Out); progress goes to progress.
+func Run(ctx context.Context, o Options, out, progress io.Writer) error {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(progress, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	if o.Rounds < 1 {
+		return errors.New("--rounds must be at least 1")
+	}
+	dir := o.WorkDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "kennel-bench-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	logf("work directory %s", dir)
+	start := time.Now()
+	facts := MachineFacts()
+	var sections []Section
+	for _, s := range o.Suites {
+		switch s {
+		case "peer-finder":
+			for _, p := range []string{o.Sandbox, o.KennelPeerFinder, o.UpstreamPeerFinder} {
+				if p == "" {
+					return errors.New("peer-finder suite needs --sandbox, --kennel-peer-finder and --upstream-peer-finder")
+				}
+			}
+			logf("peer-finder: %d rounds, %d changes per round, idle %s", o.Rounds, o.Changes, o.Idle)
+			sections = append(sections, PeerFinder(PeerFinderConfig{
+				Sandbox:  o.Sandbox,
+				Kennel:   Binary{Name: "kennel", Path: o.KennelPeerFinder},
+				Upstream: Binary{Name: "upstream", Path: o.UpstreamPeerFinder},
+				Rounds:   o.Rounds, Changes: o.Changes, Idle: o.Idle,
+				Dir: filepath.Join(dir, "peer-finder"), Logf: logf,
+			})...)
+		case "controller":
+			if o.Controller == "" || o.PlaneBin == "" {
+				return errors.New("controller suite needs --controller and --plane-bin")
+			}
+			secs, err := Controller(ctx, ControllerConfig{
+				Controller: o.Controller, PlaneBin: o.PlaneBin, CRD: o.CRD,
+				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
+				Dir: filepath.Join(dir, "controller"), Logf: logf,
+			})
+			if err != nil {
+				sections = append(sections, Section{Title: "controller", Notes: []string{"the controller suite failed: " + err.Error()}})
+			}
+			sections = append(sections, secs...)
+		default:
+			return fmt.Errorf("unknown suite %q", s)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "## Side-by-side benchmarks, %s\n\n", start.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&buf, "Machine: %s. Run took %s; %d alternating rounds (kennel, upstream, kennel, upstream, ...).\n\n",
+		facts, time.Since(start).Round(time.Second), o.Rounds)
+	WriteMarkdown(&buf, sections)
+	if _, err := out.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if o.Out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(o.Out, buf.Bytes(), 0o644)
+	}
+	return nil
+}
+
+// MachineFacts describes the machine: CPU model and count, memory, kernel,
+// Go version and the load average at the time.
+func MachineFacts() string {
+	var facts []string
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				facts = append(facts, strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	facts = append(facts, fmt.Sprintf("%d CPUs", runtime.NumCPU()))
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		l, _, _ := strings.Cut(string(b), "\n")
+		facts = append(facts, strings.Join(strings.Fields(l), " "))
+	}
+	if b, err := exec.Command("uname", "-sr").Output(); err == nil {
+		facts = append(facts, strings.TrimSpace(string(b)))
+	}
+	facts = append(facts, runtime.Version())
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) >= 3 {
+			facts = append(facts, "load average "+strings.Join(f[:3], " ")+" at the start")
+		}
+	}
+	return strings.Join(slices.DeleteFunc(facts, func(s string) bool { return s == "" }), ", ")
+}
