@@ -4,24 +4,28 @@
 #           (nginx -t, and a master/proxy pair on 127.0.0.1).
 #   busybox examples/ runs the example scripts under busybox sh too (the
 #           shell of Alpine-based images such as hashicorp/consul).
+#   zookeeper  test/e2e/examples runs the ZooKeeper example's scripts with
+#           real ZooKeeper servers (Debian's package, with a Java runtime).
 # Idempotent and quiet when everything is present. Runs `apt-get update` only
 # when a package has to be installed. Needs root (or sudo) and apt-get; on
 # other systems it says what is missing and exits 0, and the tests that need
 # the package skip (unless KENNEL_E2E_REQUIRED=1, which makes them fail).
 set -euo pipefail
 
-# command package
+# command-or-absolute-path package
 deps=(
   "nginx nginx-light"
   "busybox busybox"
+  "/usr/share/java/zookeeper.jar zookeeper"
 )
 
 missing=()
 for d in "${deps[@]}"; do
   cmd=${d%% *} pkg=${d#* }
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
-    missing+=("$pkg")
-  fi
+  case $cmd in
+    /*) [ -e "$cmd" ] || missing+=("$pkg") ;;
+    *) command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg") ;;
+  esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -48,6 +52,8 @@ if [ $need_update -eq 1 ]; then
   $sudo apt-get update -qq >/dev/null
 fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The package starts a system nginx on port 80 on some systems; tests run
-# their own instances and need none.
-if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# The packages start system services on some systems (nginx on :80,
+# zookeeper on :2181); tests run their own instances and need none.
+if command -v systemctl >/dev/null 2>&1; then
+  $sudo systemctl disable --now nginx zookeeper >/dev/null 2>&1 || true
+fi

@@ -21,6 +21,9 @@
 #   CLIENT_PORT      2181
 #   QUORUM_PORT      2888
 #   ELECTION_PORT    3888
+#   CLIENT_LISTEN    all: servers take clients on 0.0.0.0:CLIENT_PORT; peer: each
+#                    server on its own name's address (several servers on one
+#                    machine, as in the tests)
 set -eu
 
 ZKCLI=${ZKCLI:-zkCli.sh}
@@ -28,6 +31,16 @@ ZK_SERVER=${ZK_SERVER:-127.0.0.1:2181}
 CLIENT_PORT=${CLIENT_PORT:-2181}
 QUORUM_PORT=${QUORUM_PORT:-2888}
 ELECTION_PORT=${ELECTION_PORT:-3888}
+CLIENT_LISTEN=${CLIENT_LISTEN:-all}
+
+# client_address PEER: where the server of PEER takes clients.
+client_address() {
+  case $CLIENT_LISTEN in
+    all) echo "0.0.0.0:$CLIENT_PORT" ;;
+    peer) echo "$1:$CLIENT_PORT" ;;
+    *) die "CLIENT_LISTEN=$CLIENT_LISTEN: want all or peer" ;;
+  esac
+}
 
 die() { echo "on-change: $*" >&2; exit 1; }
 log() { echo "on-change: $*" >&2; }
@@ -54,7 +67,7 @@ while IFS= read -r peer || [ -n "$peer" ]; do
   [ -n "$peer" ] || continue
   o=$(ordinal_of "$peer") || die "peer $peer has no ordinal suffix"
   if [ -z "$lowest" ] || [ "$o" -lt "$lowest" ]; then lowest=$o; fi
-  desired="${desired}$((o + 1)) server.$((o + 1))=$peer:$QUORUM_PORT:$ELECTION_PORT:participant;0.0.0.0:$CLIENT_PORT
+  desired="${desired}$((o + 1)) server.$((o + 1))=$peer:$QUORUM_PORT:$ELECTION_PORT:participant;$(client_address "$peer")
 "
 done
 [ -n "$desired" ] || die "no peers on stdin"

@@ -25,6 +25,11 @@
 #   CLIENT_PORT      2181
 #   QUORUM_PORT      2888
 #   ELECTION_PORT    3888
+#   QUORUM_LISTEN_ALL  quorumListenOnAllIPs: true (pods), false (each server
+#                    binds its own name's address, as in the tests)
+#   CLIENT_LISTEN    all: servers take clients on 0.0.0.0:CLIENT_PORT; peer: each
+#                    server on its own name's address (several servers on one
+#                    machine, as in the tests)
 set -eu
 
 ZK_CONF_DIR=${ZK_CONF_DIR:-/conf}
@@ -33,6 +38,17 @@ ZK_DATA_LOG_DIR=${ZK_DATA_LOG_DIR:-$ZK_DATA_DIR/log}
 CLIENT_PORT=${CLIENT_PORT:-2181}
 QUORUM_PORT=${QUORUM_PORT:-2888}
 ELECTION_PORT=${ELECTION_PORT:-3888}
+CLIENT_LISTEN=${CLIENT_LISTEN:-all}
+QUORUM_LISTEN_ALL=${QUORUM_LISTEN_ALL:-true}
+
+# client_address PEER: where the server of PEER takes clients.
+client_address() {
+  case $CLIENT_LISTEN in
+    all) echo "0.0.0.0:$CLIENT_PORT" ;;
+    peer) echo "$1:$CLIENT_PORT" ;;
+    *) die "CLIENT_LISTEN=$CLIENT_LISTEN: want all or peer" ;;
+  esac
+}
 
 die() { echo "on-start: $*" >&2; exit 1; }
 
@@ -61,7 +77,7 @@ while IFS= read -r peer || [ -n "$peer" ]; do
   peer=${peer%.}
   [ -n "$peer" ] || continue
   o=$(ordinal_of "$peer") || die "peer $peer has no ordinal suffix"
-  servers="${servers}server.$((o + 1))=$peer:$QUORUM_PORT:$ELECTION_PORT:participant;0.0.0.0:$CLIENT_PORT
+  servers="${servers}server.$((o + 1))=$peer:$QUORUM_PORT:$ELECTION_PORT:participant;$(client_address "$peer")
 "
   count=$((count + 1))
 done
@@ -95,7 +111,7 @@ autopurge.purgeInterval=24
 standaloneEnabled=false
 reconfigEnabled=true
 skipACL=yes
-quorumListenOnAllIPs=true
+quorumListenOnAllIPs=$QUORUM_LISTEN_ALL
 admin.enableServer=false
 4lw.commands.whitelist=srvr,ruok,mntr,conf
 dynamicConfigFile=$ZK_CONF_DIR/zoo.cfg.dynamic
