@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
 
-log "control plane binaries (first build: 15-25 min on 2 cores; cached afterwards)"
+log "control plane binaries (first build: 20-30 min on 2 cores; cached afterwards)"
 bin=$(hack/plane-binaries.sh)
 
 work=$KENNEL_CACHE/demo

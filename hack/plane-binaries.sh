@@ -6,7 +6,8 @@
 #   kwok                                                           (hack/tools/kwok)
 #   coredns                                                        (hack/tools/coredns)
 # The directory is $KENNEL_CACHE/plane/<key>/bin, where <key> hashes the four
-# tools modules and this script, so a fresh clone only builds what is missing.
+# tools modules, the build flags and the Go version, so a fresh clone only
+# builds what is missing.
 # Progress goes to stderr, one line per binary; the directory goes to stdout.
 #
 #   hack/plane-binaries.sh            build what is missing, print the dir
@@ -14,22 +15,21 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# Versions stamped into the binaries; they must match the tools modules.
 KUBE_VERSION=v1.37.2
-ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 COREDNS_VERSION=v1.15.0
+for pin in "hack/tools/kube k8s.io/kubernetes $KUBE_VERSION" \
+           "hack/tools/kwok sigs.k8s.io/kwok $KWOK_VERSION" \
+           "hack/tools/coredns github.com/coredns/coredns $COREDNS_VERSION"; do
+  set -- $pin
+  if ! grep -Eq "^(require )?[[:space:]]*$2 $3\b" "$KENNEL_ROOT/$1/go.mod"; then
+    log "$1/go.mod does not require $2 $3; update the versions in $0"
+    exit 1
+  fi
+done
 
-modules="hack/tools/kube hack/tools/etcd hack/tools/kwok hack/tools/coredns"
-key=$(
-  cd "$KENNEL_ROOT"
-  for m in $modules; do cat "$m/go.mod" "$m/go.sum" "$m"/*.go; done
-  cat hack/plane-binaries.sh
-  go env GOVERSION GOOS GOARCH
-) 
-key=$(printf '%s' "$key" | sha256sum | cut -c1-12)
-bin=$KENNEL_CACHE/plane/$key/bin
-
-# name module package cgo ldflags
+# One line per binary: name|tools module|package|ldflags
 targets() {
   local kv=${KUBE_VERSION#v} major minor
   major=${kv%%.*}; minor=${kv#*.}; minor=${minor%%.*}
@@ -52,6 +52,18 @@ kwok|hack/tools/kwok|sigs.k8s.io/kwok/cmd/kwok|-s -w -X sigs.k8s.io/kwok/pkg/con
 coredns|hack/tools/coredns|.|-s -w -X github.com/coredns/coredns/coremain.gitTag=$COREDNS_VERSION -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION
 EOF
 }
+
+# The key covers what the binaries are built from: the tools modules, the
+# build targets with their flags, and the Go toolchain.
+modules="hack/tools/kube hack/tools/etcd hack/tools/kwok hack/tools/coredns"
+key=$(
+  cd "$KENNEL_ROOT"
+  for m in $modules; do cat "$m/go.mod" "$m/go.sum" "$m"/*.go; done
+  targets
+  go env GOVERSION GOOS GOARCH
+)
+key=$(printf '%s' "$key" | sha256sum | cut -c1-12)
+bin=$KENNEL_CACHE/plane/$key/bin
 
 complete() {
   local name
@@ -78,7 +90,7 @@ while IFS='|' read -r name module pkg ldflags; do
     continue
   fi
   start=$SECONDS
-  log "$name: building (first build of the plane takes 15-25 min on 2 cores; later ones seconds)"
+  log "$name: building (the first build of the plane takes 20-30 min on 2 cores; later ones seconds)"
   (
     cd "$KENNEL_ROOT/$module"
     CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg"

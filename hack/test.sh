@@ -19,7 +19,7 @@ stage_unit() {
 }
 stage_e2e() {
   if [ ! -d test/e2e ]; then return 0; fi
-  # The plane's binaries are cached in $KENNEL_CACHE/plane (first build: ~15-25 min).
+  # The plane's binaries are cached in $KENNEL_CACHE/plane (first build: ~20-30 min).
   KENNEL_PLANE_BIN=$(hack/plane-binaries.sh)
   export KENNEL_PLANE_BIN KENNEL_E2E_REQUIRED=1
   log "e2e tests against the local control plane"
