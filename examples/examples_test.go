@@ -376,6 +376,28 @@ func checkZooKeeperFiles(t *testing.T, dir string, self pet, in []string) {
 	}
 }
 
+func TestZooKeeperOnStartListen(t *testing.T) {
+	peers := peersOf("zk", "zk", 3)
+	dir := t.TempDir()
+	env := append(peerEnv(pet{"zk", "zk", 1}, peers), "ZK_CONF_DIR="+dir+"/conf", "ZK_DATA_DIR="+dir+"/data",
+		"CLIENT_LISTEN=peer", "QUORUM_LISTEN_ALL=false", "CLIENT_PORT=12181")
+	r := run(t, shell{name: "shebang"}, zkOnStart, stdinOf(peers), env)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	dyn, _ := os.ReadFile(filepath.Join(dir, "conf", "zoo.cfg.dynamic"))
+	cfg, _ := os.ReadFile(filepath.Join(dir, "conf", "zoo.cfg"))
+	for i, p := range peers {
+		want := fmt.Sprintf("server.%d=%s:2888:3888:participant;%s:12181\n", i+1, p, p)
+		if !strings.Contains(string(dyn), want) {
+			t.Errorf("zoo.cfg.dynamic lacks %q:\n%s", want, dyn)
+		}
+	}
+	if !strings.Contains(string(cfg), "quorumListenOnAllIPs=false\n") {
+		t.Errorf("zoo.cfg:\n%s", cfg)
+	}
+}
+
 func TestZooKeeperOnStartErrors(t *testing.T) {
 	peers := peersOf("zk", "zk", 3)
 	tests := []struct {
@@ -385,11 +407,16 @@ func TestZooKeeperOnStartErrors(t *testing.T) {
 		{"empty stdin", "", "0", "no peers on stdin"},
 		{"bad ordinal", stdinOf(peers), "x", "is not a number"},
 		{"peer without ordinal", "zk.zk.default.svc.cluster.local\n", "0", "no ordinal suffix"},
+		{"bad CLIENT_LISTEN", stdinOf(peers), "0 CLIENT_LISTEN=everywhere", "want all or peer"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			env := []string{"ORDINAL=" + tc.ordinal, "ZK_CONF_DIR=" + dir + "/conf", "ZK_DATA_DIR=" + dir + "/data"}
+			ord, extra, _ := strings.Cut(tc.ordinal, " ")
+			env := []string{"ORDINAL=" + ord, "ZK_CONF_DIR=" + dir + "/conf", "ZK_DATA_DIR=" + dir + "/data"}
+			if extra != "" {
+				env = append(env, extra)
+			}
 			r := run(t, shell{name: "shebang"}, zkOnStart, tc.stdin, env)
 			if r.err == nil || !strings.Contains(r.stderr, tc.wantErr) {
 				t.Fatalf("want failure with %q, got err=%v stderr=%q", tc.wantErr, r.err, r.stderr)
