@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -411,6 +412,40 @@ func TestSecondPlaneSideBySide(t *testing.T) {
 	if len(nodes.Items) != 1 {
 		t.Fatalf("second plane has %d nodes, want 1", len(nodes.Items))
 	}
+	// A claim binds on the second plane too; Stop removes its volume's directory.
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: metav1.NamespaceDefault},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := p.Client().CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var volumeDir string
+	err = f.WaitFor(ctx, "claim bound on the second plane", func(ctx context.Context) (bool, error) {
+		got, err := p.Client().CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Get(ctx, "data", metav1.GetOptions{})
+		if err != nil || got.Spec.VolumeName == "" || got.Status.Phase != corev1.ClaimBound {
+			return false, framework.Retry(err)
+		}
+		pv, err := p.Client().CoreV1().PersistentVolumes().Get(ctx, got.Spec.VolumeName, metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		if pv.Spec.HostPath == nil {
+			return false, fmt.Errorf("volume %s is not a hostPath volume", pv.Name)
+		}
+		volumeDir = pv.Spec.HostPath.Path
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(volumeDir); err != nil {
+		t.Fatalf("volume directory: %v", err)
+	}
+
 	pids := p.Pids()
 	if len(pids) != 6 {
 		t.Fatalf("second plane runs %v, want 6 components", pids)
@@ -422,8 +457,10 @@ func TestSecondPlaneSideBySide(t *testing.T) {
 			t.Errorf("%s (pid %d) still running after Stop", name, pid)
 		}
 	}
-	if _, err := os.Stat(p.Dir()); !os.IsNotExist(err) {
-		t.Errorf("data directory %s still exists after Stop (err %v)", p.Dir(), err)
+	for _, dir := range []string{p.Dir(), volumeDir} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after Stop (err %v)", dir, err)
+		}
 	}
 	// The shared plane is unaffected.
 	if _, err := f.Client.CoreV1().Namespaces().Get(ctx, f.Namespace, metav1.GetOptions{}); err != nil {

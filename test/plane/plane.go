@@ -690,10 +690,42 @@ func (p *Plane) Err() error {
 func (p *Plane) Stop() {
 	p.stopOnce.Do(func() {
 		start := time.Now()
+		volumes := p.hostPathVolumes()
 		p.stopAll()
+		for _, dir := range volumes {
+			if err := os.RemoveAll(dir); err != nil {
+				p.opts.Logf("plane: remove volume %s: %v", dir, err)
+			}
+		}
 		p.cleanup()
 		p.opts.Logf("plane: stopped in %s", time.Since(start).Round(time.Millisecond))
 	})
+}
+
+// HostPathDir is where the controller manager's hostpath provisioner creates
+// volume directories (fixed in Kubernetes).
+const HostPathDir = "/tmp/hostpath_pv"
+
+// hostPathVolumes lists the directories of the plane's provisioned volumes,
+// which Stop removes: the plane is gone, so nothing can use them again.
+func (p *Plane) hostPathVolumes() []string {
+	if p.client == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pvs, err := p.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		p.opts.Logf("plane: list volumes to remove: %v", err)
+		return nil
+	}
+	var dirs []string
+	for _, pv := range pvs.Items {
+		if hp := pv.Spec.HostPath; hp != nil && filepath.Dir(filepath.Clean(hp.Path)) == HostPathDir {
+			dirs = append(dirs, filepath.Clean(hp.Path))
+		}
+	}
+	return dirs
 }
 
 // stopAll stops the components in reverse order of dependency: everything
