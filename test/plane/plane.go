@@ -100,7 +100,6 @@ type Plane struct {
 	mu       sync.Mutex
 	procs    []*process // in start order
 	stopOnce sync.Once
-	stopped  bool
 }
 
 type ports struct {
@@ -181,14 +180,45 @@ func Start(ctx context.Context, opts Options) (*Plane, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := p.start(ctx); err != nil {
-		p.opts.Logf("plane: start failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	for attempt := 1; ; attempt++ {
+		err := p.start(ctx)
+		if err == nil {
+			break
+		}
 		p.stopAll()
+		// Ports are free when picked but are only taken when the components
+		// bind them; another process (another plane) may take one meanwhile.
+		if attempt < 3 && ctx.Err() == nil && strings.Contains(err.Error(), "address already in use") {
+			p.opts.Logf("plane: a port was taken before a component could bind it; retrying with new ports")
+			if err := p.reset(); err != nil {
+				p.cleanup()
+				return nil, err
+			}
+			continue
+		}
+		p.opts.Logf("plane: start failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		p.cleanup()
 		return nil, err
 	}
 	p.opts.Logf("plane: ready in %s (data %s)", time.Since(start).Round(time.Millisecond), p.dir)
 	return p, nil
+}
+
+// reset forgets stopped components and clears etcd's data and the logs
+// before another start attempt.
+func (p *Plane) reset() error {
+	p.mu.Lock()
+	p.procs = nil
+	p.mu.Unlock()
+	for _, sub := range []string{"etcd", "logs"} {
+		if err := os.RemoveAll(p.path(sub)); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(p.path(sub), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Plane) bin(name string) string { return filepath.Join(p.opts.BinDir, name) }
@@ -198,7 +228,7 @@ func (p *Plane) path(elem ...string) string {
 
 func (p *Plane) start(ctx context.Context) error {
 	var err error
-	if p.ports, err = freePorts(); err != nil {
+	if p.ports, err = pickPorts(); err != nil {
 		return err
 	}
 	if p.pki, err = writePKI(p.path("pki"), time.Now()); err != nil {
@@ -419,6 +449,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// pickPorts chooses a start attempt's ports (replaced in tests).
+var pickPorts = freePorts
 
 // freePorts picks distinct free ports on 127.0.0.1 (the DNS port free for
 // both TCP and UDP). Listeners stay open until all are chosen.
@@ -733,7 +766,6 @@ func (p *Plane) hostPathVolumes() []string {
 func (p *Plane) stopAll() {
 	p.mu.Lock()
 	procs := append([]*process(nil), p.procs...)
-	p.stopped = true
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	var etcd *process
