@@ -21,10 +21,12 @@ command -v "$kubectl" >/dev/null || { log "no $kubectl on PATH (set KUBECTL)"; e
 [ -f "$dir/kustomization.yaml" ] || { log "no kustomization.yaml in $dir"; exit 1; }
 
 log "applying $dir to $("$kubectl" config current-context 2>/dev/null || echo "the cluster of \$KUBECONFIG")"
-# One line per applied object: kind namespace name.
+# One line per applied object: kind namespace name. kubectl prints the
+# applied objects as a List (or one object alone).
+line='{{.kind}} {{or .metadata.namespace "-"}} {{.metadata.name}}{{"\n"}}'
 # shellcheck disable=SC2086
 applied=$("$kubectl" apply --server-side --field-manager=kennel-deploy ${KENNEL_APPLY_FLAGS:-} -k "$dir" \
-  -o go-template='{{.kind}} {{or .metadata.namespace "-"}} {{.metadata.name}}{{"\n"}}')
+  -o go-template="{{if .items}}{{range .items}}$line{{end}}{{else}}$line{{end}}")
 printf '%s\n' "$applied" | sed 's/^/    /' >&2
 
 while read -r kind ns name; do

@@ -43,8 +43,11 @@ func TestDeploy(t *testing.T) {
 	kubectlBin := filepath.Join(f.Plane.BinDir(), "kubectl")
 
 	out := deploy(t, f.Plane.Kubeconfig(), kubectlBin)
-	if !strings.Contains(out, "kennel deployed") {
-		t.Errorf("deploy.sh output:\n%s", out)
+	t.Logf("hack/deploy.sh:\n%s", out)
+	for _, want := range []string{"waiting for CRD petsets.kennel.dev to be Established", "waiting for Deployment kennel-system/kennel-controller to roll out", "kennel deployed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy.sh output lacks %q", want)
+		}
 	}
 
 	// What deploy/ holds, as kustomize renders it.
