@@ -27,4 +27,16 @@ stage_e2e() {
 }
 
 stages=${1:-"verify lint unit e2e"}
-for s in $stages; do "stage_$s"; done
+if [ -z "${1:-}" ]; then
+  # The full run is what CI runs: install what the tests need and let no test
+  # skip for want of it.
+  hack/ensure-test-deps.sh
+  export KENNEL_E2E_REQUIRED=1
+fi
+started=$SECONDS
+for s in $stages; do
+  t=$SECONDS
+  "stage_$s"
+  log "stage $s passed in $((SECONDS - t))s"
+done
+log "all stages passed ($stages) in $((SECONDS - started))s"
