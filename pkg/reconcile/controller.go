@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -138,17 +139,20 @@ func (c *Controller) HasSynced() bool {
 // Run waits for the caches, then runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting PetSet controller", "workers", workers)
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		c.queue.ShutDown()
 		return fmt.Errorf("caches did not sync")
 	}
+	var wg sync.WaitGroup
 	for range workers {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
+		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
 	}
 	<-ctx.Done()
 	logger.Info("Stopping PetSet controller")
+	c.queue.ShutDown()
+	wg.Wait()
 	return nil
 }
 

@@ -173,7 +173,9 @@ func runElected(ctx context.Context, opts *Options, kube kubernetes.Interface, c
 				}
 			},
 			OnStoppedLeading: func() {
-				logger.Info("Stopped leading", "identity", id)
+				if led.Load() {
+					logger.Info("Stopped leading", "identity", id)
+				}
 			},
 			OnNewLeader: func(identity string) {
 				if identity != id {

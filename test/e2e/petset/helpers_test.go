@@ -59,10 +59,8 @@ func setup(t *testing.T) *env {
 	e := &env{Framework: f, kennel: kc}
 	var crdErr error
 	crdOnce.Do(func() {
+		// Served once the list below succeeds.
 		_, crdErr = e.kubectl("", "apply", "--server-side", "-f", filepath.Join(repoRoot(t), "deploy", "crd", "kennel.dev_petsets.yaml"))
-		if crdErr == nil {
-			_, crdErr = e.kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev")
-		}
 	})
 	if crdErr != nil {
 		t.Fatalf("install CRD: %v", crdErr)
@@ -172,6 +170,32 @@ func (c *controller) stop(t *testing.T) {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// logContains reports whether the controller's log mentions s.
+func (c *controller) logContains(s string) bool {
+	b, err := os.ReadFile(c.log)
+	return err == nil && strings.Contains(string(b), s)
+}
+
+// leaseHolder waits for the controllers' Lease to have a holder and returns it.
+func (e *env) leaseHolder(ctx context.Context) string {
+	e.T.Helper()
+	var holder string
+	err := e.WaitFor(ctx, "Lease holder", func(ctx context.Context) (bool, error) {
+		lease, err := e.Client.CoordinationV1().Leases(e.Namespace).Get(ctx, "kennel-controller", metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		if lease.Spec.HolderIdentity != nil {
+			holder = *lease.Spec.HolderIdentity
+		}
+		return holder != "", nil
+	})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return holder
 }
 
 // newPetSet returns a PetSet with the shape of framework.StatefulSet.

@@ -362,9 +362,11 @@ func TestAdoptionAndRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.WaitFor(ctx, "web-1 created", func(ctx context.Context) (bool, error) {
+	if err := e.WaitFor(ctx, "web-1 created", func(ctx context.Context) (bool, error) {
 		return slices.Contains(e.petNames(ctx, "web"), "web-1"), nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	p, err := e.Client.CoreV1().Pods(e.Namespace).Get(ctx, "web-x", metav1.GetOptions{})
 	if err != nil || metav1.GetControllerOf(p) != nil {
 		t.Errorf("web-x adopted or gone: %v", err)
@@ -472,8 +474,7 @@ func TestTwoControllers(t *testing.T) {
 		t.Run(fmt.Sprintf("leader-elect=%v", le), func(t *testing.T) {
 			e := setup(t)
 			flag := fmt.Sprintf("--leader-elect=%v", le)
-			a := e.startController("a", flag)
-			e.startController("b", flag)
+			ctrls := []*controller{e.startController("a", flag), e.startController("b", flag)}
 			ctx := e.Context(5 * time.Minute)
 			dups := e.watchDuplicates(ctx)
 			set := newPetSet("web", 4)
@@ -484,29 +485,45 @@ func TestTwoControllers(t *testing.T) {
 			e.WaitForReadyPets(ctx, "web", 4)
 			e.WaitForReadyPets(ctx, "par", 4)
 
-			for _, name := range []string{"web-2", "par-1", "par-3"} {
-				e.SetPodAnnotation(ctx, name, failPod, "true")
-			}
-			e.scale("par", 6)
+			var leader string
 			if le {
-				// Hand over: the leader stops (releasing the Lease) mid-flight.
-				a.stop(t)
+				leader = e.leaseHolder(ctx)
 			}
-			e.WaitForReadyPets(ctx, "web", 4)
-			e.WaitForReadyPets(ctx, "par", 6)
-			e.scale("web", 1)
-			e.scale("par", 2)
-			e.WaitForReadyPets(ctx, "web", 1)
-			e.WaitForReadyPets(ctx, "par", 2)
-			e.scale("web", 3)
-			e.WaitForReadyPets(ctx, "web", 3)
-			if le {
-				lease, err := e.Client.CoordinationV1().Leases(e.Namespace).Get(ctx, "kennel-controller", metav1.GetOptions{})
-				if err != nil {
-					t.Fatal(err)
+			for round := range 3 {
+				for _, name := range []string{"web-2", "par-1", "par-3"} {
+					e.SetPodAnnotation(ctx, name, failPod, "true")
 				}
-				if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
-					t.Errorf("lease has no holder after handover: %+v", lease.Spec)
+				e.scale("par", 6)
+				if le && round == 1 {
+					// Hand over: the leader stops (releasing the Lease) mid-flight.
+					for _, c := range ctrls {
+						if c.logContains(`"Acquired leadership" identity="` + leader + `"`) {
+							c.stop(t)
+						}
+					}
+					// The stopped leader released the Lease on its way out.
+					lease, err := e.Client.CoordinationV1().Leases(e.Namespace).Get(ctx, "kennel-controller", metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if h := lease.Spec.HolderIdentity; h != nil && *h == leader {
+						t.Errorf("Lease still names the stopped leader %s: not released on shutdown", leader)
+					}
+				}
+				e.WaitForReadyPets(ctx, "web", 4)
+				e.WaitForReadyPets(ctx, "par", 6)
+				e.scale("web", 1)
+				e.scale("par", 2)
+				e.WaitForReadyPets(ctx, "web", 1)
+				e.WaitForReadyPets(ctx, "par", 2)
+				e.scale("web", 4)
+				e.scale("par", 4)
+				e.WaitForReadyPets(ctx, "web", 4)
+				e.WaitForReadyPets(ctx, "par", 4)
+			}
+			if le {
+				if now := e.leaseHolder(ctx); now == leader {
+					t.Errorf("lease still held by %s after the leader stopped", leader)
 				}
 			}
 			dups.check(t)
