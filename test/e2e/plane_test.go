@@ -412,6 +412,16 @@ func TestSecondPlaneSideBySide(t *testing.T) {
 	if len(nodes.Items) != 1 {
 		t.Fatalf("second plane has %d nodes, want 1", len(nodes.Items))
 	}
+	if err := p.AddNode(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	n1, err := p.Client().CoreV1().Nodes().Get(ctx, plane.NodeName(1), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n1.Spec.PodCIDR != "10.244.1.0/24" {
+		t.Errorf("added node has pod CIDR %q", n1.Spec.PodCIDR)
+	}
 	// A claim binds on the second plane too; Stop removes its volume's directory.
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: metav1.NamespaceDefault},

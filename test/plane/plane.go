@@ -577,27 +577,54 @@ func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
 
 func (p *Plane) createNodes(ctx context.Context) error {
 	for i := range p.opts.Nodes {
-		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        NodeName(i),
-				Annotations: map[string]string{NodeAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-				Labels: map[string]string{
-					"kubernetes.io/hostname": NodeName(i),
-					"kubernetes.io/os":       "linux",
-					"kubernetes.io/arch":     "amd64",
-					"type":                   "kwok",
-				},
-			},
-			Spec: corev1.NodeSpec{
-				PodCIDR:  fmt.Sprintf("10.244.%d.0/24", i),
-				PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i)},
-			},
-		}
-		if _, err := p.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create node %s: %w", node.Name, err)
+		if err := p.createNode(ctx, i); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createNode creates simulated node i (pod CIDR 10.244.<i>.0/24) unless it
+// exists.
+func (p *Plane) createNode(ctx context.Context, i int) error {
+	if i < 0 || i > 255 {
+		return fmt.Errorf("node index %d out of range [0, 255]", i)
+	}
+	cidr := fmt.Sprintf("10.244.%d.0/24", i)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        NodeName(i),
+			Annotations: map[string]string{NodeAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels: map[string]string{
+				"kubernetes.io/hostname": NodeName(i),
+				"kubernetes.io/os":       "linux",
+				"kubernetes.io/arch":     "amd64",
+				"type":                   "kwok",
+			},
+		},
+		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+	}
+	if _, err := p.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// AddNode adds simulated node i (named NodeName(i), like the plane's own
+// nodes 0..Nodes-1) if it does not exist, and waits until it is Ready.
+func (p *Plane) AddNode(ctx context.Context, i int) error {
+	if err := p.createNode(ctx, i); err != nil {
+		return err
+	}
+	for {
+		n, err := p.client.CoreV1().Nodes().Get(ctx, NodeName(i), metav1.GetOptions{})
+		if err == nil && nodeReady(n) {
+			return nil
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for node %s to be Ready: %w", NodeName(i), err)
+		}
+	}
 }
 
 func (p *Plane) createStorageClass(ctx context.Context) error {
