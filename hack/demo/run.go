@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		},
 	})
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	d.p = p
 	defer func() {
@@ -96,7 +96,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 
 	stopController, err := d.setUp(ctx)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer stopController()
 	if err := d.bringUp(ctx); err != nil {
@@ -118,6 +118,15 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	d.say("    %s get pods,pvc -n %s -o wide", filepath.Join(p.BinDir(), "kubectl"), cfg.namespace)
 	<-ctx.Done()
 	return nil
+}
+
+// interrupted replaces err by a short message when the demo was interrupted
+// (Ctrl-C), which cancels ctx and so fails whatever was in progress.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errors.New("interrupted; everything stopped")
+	}
+	return err
 }
 
 // setUp creates the namespace, starts the controller if one is given and

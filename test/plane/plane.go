@@ -196,8 +196,12 @@ func Start(ctx context.Context, opts Options) (*Plane, error) {
 			}
 			continue
 		}
-		p.opts.Logf("plane: start failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		p.cleanup()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			p.opts.Logf("plane: start canceled after %s; stopped", time.Since(start).Round(time.Millisecond))
+			return nil, fmt.Errorf("plane start canceled: %w", ctx.Err())
+		}
+		p.opts.Logf("plane: start failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		return nil, err
 	}
 	p.opts.Logf("plane: ready in %s (data %s)", time.Since(start).Round(time.Millisecond), p.dir)
