@@ -261,19 +261,20 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 			break
 		}
 	}
-	for _, pod := range condemned {
-		if isTerminating(pod) {
-			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
-			return nil
-		}
-		if firstUnhealthy != nil && pod != firstUnhealthy {
-			p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("scale-down halted: pet %s is not Ready", firstUnhealthy.Name)}
-			return nil
-		}
-		p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
-		return c.deletePet(ctx, set, pod)
+	if len(condemned) == 0 {
+		return c.rollingUpdate(ctx, set, replicas, revision, p)
 	}
-	return c.rollingUpdate(ctx, set, replicas, revision, p)
+	pod := condemned[0] // the highest ordinal
+	switch {
+	case isTerminating(pod):
+		p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
+		return nil
+	case firstUnhealthy != nil && pod != firstUnhealthy:
+		p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("scale-down halted: pet %s is not Ready", firstUnhealthy.Name)}
+		return nil
+	}
+	p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
+	return c.deletePet(ctx, set, pod)
 }
 
 // actParallel is the Parallel policy: every missing pet is created and every

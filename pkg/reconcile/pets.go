@@ -6,7 +6,6 @@ package reconcile
 
 import (
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"time"
@@ -265,6 +264,3 @@ func setStorage(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
 	}
 	pod.Spec.Volumes = volumes
 }
-
-// petKey names a pet in log messages and events.
-func petKey(pod *corev1.Pod) string { return fmt.Sprintf("%s/%s", pod.Namespace, pod.Name) }
