@@ -1,0 +1,106 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kennel-dev/kennel/pkg/version"
+)
+
+func parse(t *testing.T, args ...string) *Options {
+	t.Helper()
+	o := NewOptions()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestFlagsAndDefaults(t *testing.T) {
+	o := parse(t)
+	if o.Workers != 4 || o.QPS != 20 || o.Burst != 30 || !o.LeaderElect || o.MetricsAddr != ":8080" || o.HealthAddr != ":8081" || o.Namespace != "" {
+		t.Fatalf("defaults %+v", o)
+	}
+	o = parse(t, "--workers=2", "--namespace=ns", "--leader-elect=false", "--metrics-bind-address=0",
+		"--kube-api-qps=5", "--kube-api-burst=7", "--leader-elect-id=x", "--leader-elect-namespace=y",
+		"--leader-elect-lease-duration=30s", "-v=3")
+	if o.Workers != 2 || o.Namespace != "ns" || o.LeaderElect || o.MetricsAddr != "0" || o.QPS != 5 || o.Burst != 7 ||
+		o.LeaderElectID != "x" || o.LeaderElectNamespace != "y" || o.LeaseDuration != 30*time.Second {
+		t.Fatalf("parsed %+v", o)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"defaults", nil, ""},
+		{"no workers", []string{"--workers=0"}, "--workers"},
+		{"zero qps", []string{"--kube-api-qps=0"}, "--kube-api-qps"},
+		{"renew >= lease", []string{"--leader-elect-renew-deadline=20s"}, "retry-period"},
+		{"renew >= lease ignored without election", []string{"--leader-elect=false", "--leader-elect-renew-deadline=20s"}, ""},
+		{"empty id", []string{"--leader-elect-id="}, "--leader-elect-id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := parse(t, tc.args...).Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), parse(t, "--version"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out.String()) != version.Version {
+		t.Fatalf("printed %q", out.String())
+	}
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	if err := Run(context.Background(), parse(t, "--workers=0"), &bytes.Buffer{}); err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	missing := filepath.Join(t.TempDir(), "nope.kubeconfig")
+	if err := Run(context.Background(), parse(t, "--kubeconfig="+missing), &bytes.Buffer{}); err == nil {
+		t.Fatal("missing kubeconfig accepted")
+	}
+}
+
+func TestHealthMux(t *testing.T) {
+	synced := false
+	mux := healthMux(func() bool { return synced }, nil)
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	if get("/healthz") != http.StatusOK {
+		t.Fatal("/healthz not ok")
+	}
+	if get("/readyz") != http.StatusServiceUnavailable {
+		t.Fatal("/readyz ok before caches synced")
+	}
+	synced = true
+	if get("/readyz") != http.StatusOK {
+		t.Fatal("/readyz not ok after caches synced")
+	}
+}
