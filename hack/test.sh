@@ -16,6 +16,13 @@ stage_lint() { hack/lint.sh; }
 stage_unit() {
   log "unit tests (-race -short)"
   go test -race -short -count=1 ./...
+  # Tools modules with tests of their own (each is a separate Go module).
+  for mod in $(find hack/tools -name go.mod -printf '%h\n' | sort); do
+    if [ -n "$(find "$mod" -name '*_test.go' -print -quit)" ]; then
+      log "unit tests of $mod"
+      (cd "$mod" && go test -race -short -count=1 ./...)
+    fi
+  done
 }
 stage_e2e() {
   if [ ! -d test/e2e ]; then return 0; fi
