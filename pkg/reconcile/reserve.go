@@ -1,11 +1,6 @@
 package reconcile
 
-import (
-	"strconv"
-	"strings"
-
-	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
-)
+import kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 
 // Reserved ordinals.
 //
@@ -16,22 +11,15 @@ import (
 // one removed by a scale-down; its claims stay (Retain) unless
 // whenScaled is Delete.
 
-// ReserveOrdinalsAnnotation lists reserved ordinals, comma-separated
-// ("1,3"). It stands in for spec.reserveOrdinals until the API has it.
-const ReserveOrdinalsAnnotation = "kennel.dev/reserve-ordinals"
-
-// reservedOrdinals returns the set's reserved ordinals. Entries that are not
-// non-negative integers are ignored.
+// reservedOrdinals returns the set's reserved ordinals (spec.reserveOrdinals).
 func reservedOrdinals(set *kennelv1.PetSet) map[int]bool {
-	v := set.Annotations[ReserveOrdinalsAnnotation]
-	if v == "" {
+	if len(set.Spec.ReserveOrdinals) == 0 {
 		return nil
 	}
-	out := map[int]bool{}
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err == nil && n >= 0 {
-			out[n] = true
+	out := make(map[int]bool, len(set.Spec.ReserveOrdinals))
+	for _, n := range set.Spec.ReserveOrdinals {
+		if n >= 0 {
+			out[int(n)] = true
 		}
 	}
 	return out

@@ -219,7 +219,9 @@ func checkMirror(t *testing.T, upstream, ours reflect.Type, differentType, addit
 }
 
 func TestPetSetSpecMirrorsStatefulSetSpec(t *testing.T) {
-	checkMirror(t, reflect.TypeFor[appsv1.StatefulSetSpec](), reflect.TypeFor[kennelv1.PetSetSpec](), nil, nil)
+	checkMirror(t, reflect.TypeFor[appsv1.StatefulSetSpec](), reflect.TypeFor[kennelv1.PetSetSpec](), nil, map[string]string{
+		"reserveOrdinals": "ordinals that get no pet, without renumbering the others",
+	})
 }
 
 func TestPetSetStatusMirrorsStatefulSetStatus(t *testing.T) {

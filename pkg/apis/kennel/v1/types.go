@@ -135,6 +135,18 @@ type PetSetSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.?start.orValue(0) >= 0",message="spec.ordinals.start must be >= 0"
 	Ordinals *appsv1.StatefulSetOrdinals `json:"ordinals,omitempty"`
+
+	// ReserveOrdinals lists ordinals that get no pet (a kennel extension; not
+	// in StatefulSet). The other pets keep their ordinals and replicas counts
+	// the pets actually run, so the set's ordinals extend past the reserved
+	// ones: replicas 3 with ordinal 1 reserved runs pets 0, 2 and 3. A pet on
+	// a newly reserved ordinal is removed like one scaled away; its claims
+	// are kept unless persistentVolumeClaimRetentionPolicy.whenScaled is Delete.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:Minimum=0
+	ReserveOrdinals []int32 `json:"reserveOrdinals,omitempty"`
 }
 
 // PetSetStatus is the observed state of a PetSet. It mirrors apps/v1

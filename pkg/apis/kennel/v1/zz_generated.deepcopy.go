@@ -115,6 +115,11 @@ func (in *PetSetSpec) DeepCopyInto(out *PetSetSpec) {
 		*out = new(appsv1.StatefulSetOrdinals)
 		**out = **in
 	}
+	if in.ReserveOrdinals != nil {
+		in, out := &in.ReserveOrdinals, &out.ReserveOrdinals
+		*out = make([]int32, len(*in))
+		copy(*out, *in)
+	}
 	return
 }
 
