@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -558,5 +559,80 @@ func TestHealthEndpoints(t *testing.T) {
 		if !strings.Contains(out, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
+	}
+}
+
+// TestRejectedPodBackoffAndRecovery: a ResourceQuota rejects the second
+// pet; the set reports it and recovers once the quota is raised.
+func TestRejectedPodBackoffAndRecovery(t *testing.T) {
+	e := setup(t)
+	ctx := e.Context(3 * time.Minute)
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "pods"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}},
+	}
+	if _, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := e.WaitFor(ctx, "quota status", func(ctx context.Context) (bool, error) {
+		q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "pods", metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		_, ok := q.Status.Hard[corev1.ResourcePods]
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startController("a")
+	e.create(newPetSet("web", 2), true)
+	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonFailedCreate)
+	if !e.hasEvent(ctx, "web", reconcile.ReasonFailedCreate) {
+		t.Error("no FailedCreate event")
+	}
+	if got := e.petNames(ctx, "web"); !slices.Equal(got, []string{"web-0"}) {
+		t.Fatalf("pets %v", got)
+	}
+	q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "pods", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("5")
+	if _, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// No watched object changes: only the backoff requeue brings web-1.
+	e.WaitForReadyPets(ctx, "web", 2)
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+}
+
+// TestMinReadySeconds: the next pet waits until the previous one has been
+// Ready for minReadySeconds, and availableReplicas follows.
+func TestMinReadySeconds(t *testing.T) {
+	e := setup(t)
+	e.startController("a")
+	ctx := e.Context(3 * time.Minute)
+	rec := e.RecordPods(ctx, "app=web")
+	set := newPetSet("web", 2)
+	set.Spec.MinReadySeconds = 3
+	e.create(set, true)
+	e.WaitForReadyPets(ctx, "web", 2)
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+	if s := e.get("web").Status; s.AvailableReplicas != 2 {
+		t.Errorf("availableReplicas %d", s.AvailableReplicas)
+	}
+	ready0, ok := rec.First(func(ev framework.PodEvent) bool { return ev.Name == "web-0" && ev.Ready })
+	if !ok {
+		t.Fatalf("web-0 never seen Ready\n%s", rec)
+	}
+	added1, ok := rec.First(func(ev framework.PodEvent) bool { return ev.Name == "web-1" })
+	if !ok {
+		t.Fatalf("web-1 never seen\n%s", rec)
+	}
+	// Both times are when the watch delivered the change; allow a second
+	// for the Ready condition's timestamp being truncated to whole seconds.
+	if gap := added1.At.Sub(ready0.At); gap < 2*time.Second {
+		t.Errorf("web-1 created %s after web-0 was Ready, want at least minReadySeconds (3s)\n%s", gap, rec)
 	}
 }
