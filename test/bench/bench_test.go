@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +41,10 @@ func TestMedianRow(t *testing.T) {
 	if r.Kennel != "n/a" || r.Ratio != "n/a" {
 		t.Errorf("missing side: %+v", r)
 	}
-	if got := Ratio(1, 0, true, true); got != "n/a" {
-		t.Errorf("Ratio by zero = %q", got)
+	for _, ab := range [][2]float64{{1, 0}, {1, -1}, {-1, 1}} {
+		if got := Ratio(ab[0], ab[1], true, true); got != "n/a" {
+			t.Errorf("Ratio(%v, %v) = %q, want n/a", ab[0], ab[1], got)
+		}
 	}
 }
 
@@ -134,5 +137,31 @@ func TestWriteMarkdown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	got, err := parseSchedstat([]byte("141527297 861542085 594\n"))
+	if err != nil || got != 141527297*time.Nanosecond {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if _, err := parseSchedstat([]byte("")); err == nil {
+		t.Error("empty: no error")
+	}
+}
+
+func TestRunTimeOfSelf(t *testing.T) {
+	// Burn a little CPU so the counter cannot stay at zero.
+	x := 0
+	for i := 0; i < 5_000_000; i++ {
+		x += i
+	}
+	_ = x
+	d, err := RunTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d <= 0 {
+		t.Errorf("RunTime of this process = %v, want > 0", d)
 	}
 }

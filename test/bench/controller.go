@@ -234,7 +234,7 @@ func waitPets(ctx context.Context, c kubernetes.Interface, ns, set string, n int
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not done within %s: %s", timeout, last)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -372,14 +372,15 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding) and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
 		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
-		"Times run from the scale request to the state observed by polling the pods every 200 ms.")
+		"Times run from the scale request to the state observed by polling the pods every 100 ms (LIST requests, so not in the write counts).")
 	writes.Notes = append(writes.Notes,
-		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
+		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. Pod DELETEs also include kwok's final delete of each terminating pod, the same on both sides. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
 		"The upstream StatefulSet controller writes ControllerRevisions; kennel records no ControllerRevision (docs/controller.md).")
 	cpu.Rows = append(cpu.Rows, Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
 		Upstream: MiB(kcmRSS) + " (whole kube-controller-manager)", Ratio: "n/a"})
 	cpu.Notes = append(cpu.Notes,
 		"Upstream's controller CPU is an estimate: kube-controller-manager's CPU during the upstream run minus its CPU during kennel's run of the same round, when its other controllers (endpoints, PV binder, garbage collector...) see the same pods and claims but the StatefulSet controller is idle. Negative or tiny values mean the difference is below the noise of the shared machine.",
+		"kennel's controller also runs (idle, with its informers) during the upstream runs, and the StatefulSet controller during kennel's; neither is counted there.",
 		"kennel's figure is the CPU of the whole kennel controller process (informers for PetSets, pods, claims and Services included). CPU is read from /proc/PID/stat in 10 ms ticks.")
 	return []Section{timing, writes, cpu}
 }

@@ -117,6 +117,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 	rss := map[string][]float64{}
 	hwm := map[string][]float64{}
 	cpu := map[string][]float64{}
+	qps := map[string][]float64{}
 	var notes []string
 	for round := 0; round < c.Rounds; round++ {
 		for _, b := range sides {
@@ -129,7 +130,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 	}
 	for round := 0; round < c.Rounds; round++ {
 		for _, b := range sides {
-			r, h, p, err := c.idle(b)
+			r, h, p, q, err := c.idle(b)
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("%s idle, round %d: %v", b.Name, round+1, err))
 				continue
@@ -137,6 +138,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 			rss[b.Name] = append(rss[b.Name], r)
 			hwm[b.Name] = append(hwm[b.Name], h)
 			cpu[b.Name] = append(cpu[b.Name], p)
+			qps[b.Name] = append(qps[b.Name], q)
 		}
 	}
 	perf := Section{
@@ -145,11 +147,12 @@ func PeerFinder(c PeerFinderConfig) []Section {
 			MedianRow("change-detection latency (pet added → on-change starts)", lat["kennel"], lat["upstream"], Seconds),
 			MedianRow(fmt.Sprintf("idle VmRSS, 5 peers, after %s", c.Idle), rss["kennel"], rss["upstream"], MiB),
 			MedianRow("idle VmHWM (peak RSS)", hwm["kennel"], hwm["upstream"], MiB),
-			MedianRow(fmt.Sprintf("idle CPU over %s (user+sys, %% of one core)", c.Idle), cpu["kennel"], cpu["upstream"], Percent),
+			MedianRow(fmt.Sprintf("idle CPU over %s (%% of one core)", c.Idle), cpu["kennel"], cpu["upstream"], Percent),
+			MedianRow("idle DNS queries per second", qps["kennel"], qps["upstream"], Number),
 		},
 		Notes: append([]string{
 			"Both poll DNS every 1 s (upstream: fixed; kennel: --poll-interval default), so the latency is dominated by where in the poll cycle the change lands; changes are spaced by a random 0.2–1.2 s.",
-			"CPU is from /proc/PID/stat (10 ms ticks): over a 30 s window one tick is 0.033% of a core.",
+			"Idle CPU is the peer-finder process's on-CPU time over the window, summed over its threads from /proc/PID/task/*/schedstat (nanoseconds; the scripts it runs are other processes and not counted). RSS is VmRSS from /proc/PID/status at the end of the window.",
 		}, notes...),
 	}
 
@@ -228,37 +231,46 @@ func (c PeerFinderConfig) latency(b Binary) ([]float64, error) {
 }
 
 // idle watches 5 pets for c.Idle after the first script run has settled.
-func (c PeerFinderConfig) idle(b Binary) (rssKiB, hwmKiB, cpuPct float64, err error) {
+func (c PeerFinderConfig) idle(b Binary) (rssKiB, hwmKiB, cpuPct, qps float64, err error) {
 	r, err := c.startFinder(b, "idle", 5, recordStart+"cat >/dev/null\n")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer r.close()
 	if _, err := r.waitStarts(0, 15*time.Second); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	time.Sleep(2 * time.Second)
-	cpu0, err := CPUTime(r.sb.Pid)
+	cpu0, err := RunTime(r.sb.Pid)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
+	}
+	udp0, tcp0, err := r.sb.Queries()
+	if err != nil {
+		return 0, 0, 0, 0, err
 	}
 	t0 := time.Now()
 	time.Sleep(c.Idle)
-	cpu1, err := CPUTime(r.sb.Pid)
+	cpu1, err := RunTime(r.sb.Pid)
 	if err != nil {
-		return 0, 0, 0, r.fail(err)
+		return 0, 0, 0, 0, r.fail(err)
 	}
 	elapsed := time.Since(t0)
+	udp1, tcp1, err := r.sb.Queries()
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	qps = float64(udp1-udp0+tcp1-tcp0) / elapsed.Seconds()
 	rssKiB, hwmKiB, err = Memory(r.sb.Pid)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if n := len(r.starts()); n != 1 {
-		return 0, 0, 0, r.fail(fmt.Errorf("script ran %d times while nothing changed", n))
+		return 0, 0, 0, 0, r.fail(fmt.Errorf("script ran %d times while nothing changed", n))
 	}
 	cpuPct = float64(cpu1-cpu0) / float64(elapsed) * 100
-	c.Logf("peer-finder idle %s: rss %.0f KiB hwm %.0f KiB cpu %.3f%%", b.Name, rssKiB, hwmKiB, cpuPct)
-	return rssKiB, hwmKiB, cpuPct, nil
+	c.Logf("peer-finder idle %s: rss %.0f KiB hwm %.0f KiB cpu %.4f%% dns %.2f q/s", b.Name, rssKiB, hwmKiB, cpuPct, qps)
+	return rssKiB, hwmKiB, cpuPct, qps, nil
 }
 
 // stdinFacts describe what one script run read on stdin.

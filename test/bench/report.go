@@ -40,9 +40,10 @@ func Median(xs []float64) (float64, bool) {
 	return (s[n/2-1] + s[n/2]) / 2, true
 }
 
-// Ratio formats a/b as "0.52x"; "n/a" when either is missing or b is 0.
+// Ratio formats a/b as "0.52x"; "n/a" when either is missing, b is not
+// positive or a is negative (differences below the noise).
 func Ratio(a, b float64, okA, okB bool) string {
-	if !okA || !okB || b == 0 {
+	if !okA || !okB || b <= 0 || a < 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2fx", a/b)
@@ -91,7 +92,7 @@ func Number(x float64) string {
 }
 
 // Percent formats a CPU share in percent of one core.
-func Percent(x float64) string { return fmt.Sprintf("%.3f%%", x) }
+func Percent(x float64) string { return fmt.Sprintf("%.4f%%", x) }
 
 // WriteMarkdown writes the sections as Markdown tables.
 func WriteMarkdown(w io.Writer, sections []Section) {
