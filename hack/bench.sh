@@ -17,7 +17,7 @@
 #   BENCH_ROUNDS=N           alternating rounds per measurement (default 3)
 #   BENCH_CHANGES=N          peer-finder membership changes per round (default 7)
 #   BENCH_IDLE=30s           peer-finder idle window
-#   BENCH_ORDERED=10[,30]    OrderedReady scale-up sizes
+#   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0)
 #   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -69,7 +69,7 @@ args=(
   --rounds="${BENCH_ROUNDS:-3}"
   --changes="${BENCH_CHANGES:-7}"
   --idle="${BENCH_IDLE:-30s}"
-  --ordered="${BENCH_ORDERED:-10}"
+  --ordered="${BENCH_ORDERED:-10,30}"
   --parallel="${BENCH_PARALLEL:-100}"
   --out="$out/summary.md"
 )
