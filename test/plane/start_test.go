@@ -95,3 +95,36 @@ func TestStartFailsWithComponentLog(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStartStop measures a whole plane start (until nodes Ready and the
+// default ServiceAccount exists) and stop, and reports the components'
+// resident memory once started.
+func BenchmarkStartStop(b *testing.B) {
+	if os.Getenv("KENNEL_PLANE_BIN") == "" {
+		b.Skip("KENNEL_PLANE_BIN is not set; export KENNEL_PLANE_BIN=$(hack/plane-binaries.sh)")
+	}
+	bin, err := BinDirFromEnv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rssTotal, apiserver float64
+	for b.Loop() {
+		p, err := Start(b.Context(), Options{BinDir: bin, Nodes: 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss, err := p.RSS()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for name, v := range rss {
+			rssTotal += float64(v)
+			if name == "kube-apiserver" {
+				apiserver += float64(v)
+			}
+		}
+		p.Stop()
+	}
+	b.ReportMetric(rssTotal/float64(b.N)/(1<<20), "MiB-rss/op")
+	b.ReportMetric(apiserver/float64(b.N)/(1<<20), "MiB-apiserver-rss/op")
+}
