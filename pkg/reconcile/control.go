@@ -101,7 +101,7 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 	switch {
 	case set.DeletionTimestamp != nil:
 		p.waiting = "PetSet is being deleted"
-	case !c.exp.Satisfied(setKey(set)):
+	case !c.exp.Satisfied(setKey(set)) && !c.recheckExpectations(ctx, set, &p):
 		p.waiting = "waiting for the cache to observe earlier changes"
 	default:
 		err = c.act(ctx, set, replicas, condemned, revision, &p)
@@ -157,6 +157,36 @@ func (c *defaultSetControl) serviceMissing(set *kennelv1.PetSet) *BlockedError {
 	return nil
 }
 
+// recheckExpectations asks the API server about creates and deletes the
+// cache has not shown for expectationRecheck: a create whose pod no longer
+// exists, and a delete whose pod is gone, replaced or terminating, are
+// observed. It reports whether the set's expectations are now satisfied;
+// if not, it asks for another pass later.
+func (c *defaultSetControl) recheckExpectations(ctx context.Context, set *kennelv1.PetSet, p *progress) bool {
+	key := setKey(set)
+	creates, deletes, oldest := c.exp.Pending(key)
+	if age := c.clock.Now().Sub(oldest); age < expectationRecheck {
+		p.wait(expectationRecheck - age)
+		return false
+	}
+	for _, name := range creates {
+		if _, err := c.pets.GetPet(ctx, set.Namespace, name); apierrors.IsNotFound(err) {
+			c.exp.CreationObserved(key, name)
+		}
+	}
+	for uid, name := range deletes {
+		pod, err := c.pets.GetPet(ctx, set.Namespace, name)
+		if apierrors.IsNotFound(err) || (err == nil && (pod.UID != uid || pod.DeletionTimestamp != nil)) {
+			c.exp.DeletionObserved(key, uid)
+		}
+	}
+	if c.exp.Satisfied(key) {
+		return true
+	}
+	p.wait(expectationRecheck)
+	return false
+}
+
 func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, ord int, revision string) error {
 	pod := newPet(set, ord, revision)
 	key := setKey(set)
@@ -173,7 +203,7 @@ func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet,
 
 func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
 	key := setKey(set)
-	c.exp.ExpectDelete(key, pod.UID)
+	c.exp.ExpectDelete(key, pod.Name, pod.UID)
 	if err := c.pets.DeletePet(ctx, set, pod); err != nil {
 		c.exp.DeletionObserved(key, pod.UID)
 		return err
@@ -253,7 +283,23 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 		}
 	}
 	// Every replica is healthy here; the only unhealthy pets are condemned.
-	// The lowest unhealthy condemned pet may be removed; any other blocks.
+	// Removal waits for any condemned pet still terminating. A condemned pet
+	// that has already failed or succeeded serves nothing and goes first,
+	// whatever its ordinal: waiting on it would halt the scale-down for good.
+	// Otherwise the highest goes, unless a lower one is unhealthy; the
+	// lowest unhealthy condemned pet may always be removed.
+	for _, pod := range condemned {
+		if isTerminating(pod) {
+			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
+			return nil
+		}
+	}
+	for _, pod := range condemned {
+		if isFailed(pod) || isSucceeded(pod) {
+			p.waiting = fmt.Sprintf("removing pet %s (phase %s)", pod.Name, pod.Status.Phase)
+			return c.deletePet(ctx, set, pod)
+		}
+	}
 	var firstUnhealthy *corev1.Pod
 	for i := len(condemned) - 1; i >= 0; i-- {
 		if !isHealthy(condemned[i]) {
@@ -265,11 +311,7 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 		return c.rollingUpdate(ctx, set, replicas, revision, p)
 	}
 	pod := condemned[0] // the highest ordinal
-	switch {
-	case isTerminating(pod):
-		p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
-		return nil
-	case firstUnhealthy != nil && pod != firstUnhealthy:
+	if firstUnhealthy != nil && pod != firstUnhealthy {
 		p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("scale-down halted: pet %s is not Ready", firstUnhealthy.Name)}
 		return nil
 	}

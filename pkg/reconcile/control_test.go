@@ -300,7 +300,7 @@ func TestExpectationsExpire(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	e := newExpectations(clock)
 	e.ExpectCreate("ns/a", "a-0")
-	e.ExpectDelete("ns/a", "u1")
+	e.ExpectDelete("ns/a", "a-1", "u1")
 	if e.Satisfied("ns/a") {
 		t.Fatal("satisfied with outstanding expectations")
 	}
@@ -596,5 +596,53 @@ func TestInvalidNamesBlock(t *testing.T) {
 	}
 	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Reason != ReasonInvalidSpec {
 		t.Fatalf("Progressing %+v", c)
+	}
+}
+
+// A pet created and deleted again before the informer saw it leaves an
+// expectation the informer never clears; the controller rechecks it against
+// the API server instead of waiting for the expectation to expire.
+func TestUnobservedExpectationIsRechecked(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.refresh()
+	if _, err := s.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.client.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "default", "web-0"); err != nil {
+		t.Fatal(err)
+	}
+	s.refresh()
+	d, err := s.sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.creates) != 1 || d <= 0 || d > expectationRecheck {
+		t.Fatalf("creates %v, requeueAfter %v: want to wait, then recheck within %v", s.creates, d, expectationRecheck)
+	}
+	s.clock.Step(expectationRecheck)
+	if _, err := s.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.creates, names("web", 0, 0)) {
+		t.Fatalf("creates %v, want web-0 again after the recheck", s.creates)
+	}
+	s.assertNoViolations()
+}
+
+// A condemned pet that failed is removed even though a higher condemned
+// pet is healthy: waiting on it would halt the scale-down for good.
+func TestFailedCondemnedPetDoesNotBlockScaleDown(t *testing.T) {
+	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
+	s := newSim(t, set, newService("web"))
+	s.run(30)
+	s.setReplicas(0)
+	s.fail["web-0"] = true
+	s.world()
+	if s.run(30) > 30 {
+		t.Fatalf("scale-down did not finish: %v", s.podNames())
+	}
+	if s.deletes[0] != "web-0" {
+		t.Errorf("deletes %v, want the failed web-0 first", s.deletes)
 	}
 }

@@ -182,7 +182,7 @@ func TestPodEventsObserveExpectationsAndEnqueueOwner(t *testing.T) {
 	if !f.c.exp.Satisfied(key) {
 		t.Fatal("add event did not observe the create")
 	}
-	f.c.exp.ExpectDelete(key, p.UID)
+	f.c.exp.ExpectDelete(key, p.Name, p.UID)
 	deleting := p.DeepCopy()
 	now := metav1.Now()
 	deleting.DeletionTimestamp = &now
@@ -191,7 +191,7 @@ func TestPodEventsObserveExpectationsAndEnqueueOwner(t *testing.T) {
 	if !f.c.exp.Satisfied(key) {
 		t.Fatal("update to terminating did not observe the delete")
 	}
-	f.c.exp.ExpectDelete(key, p.UID)
+	f.c.exp.ExpectDelete(key, p.Name, p.UID)
 	f.c.deletePod(cache.DeletedFinalStateUnknown{Key: "default/web-0", Obj: p})
 	if !f.c.exp.Satisfied(key) {
 		t.Fatal("tombstone did not observe the delete")

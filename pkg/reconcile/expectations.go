@@ -12,6 +12,12 @@ import (
 // informer must not wedge a set forever).
 const expectationTTL = 5 * time.Minute
 
+// expectationRecheck is how long an expectation may stay unobserved before
+// the controller asks the API server directly whether it still matters (a
+// pet created and deleted again while the informer was relisting is never
+// observed by the informer).
+const expectationRecheck = 10 * time.Second
+
 // expectations remembers, per set, the pod creates and deletes the controller
 // issued that its informer has not shown yet. While any are outstanding the
 // set's cache is known to be stale and the controller takes no action on it:
@@ -24,8 +30,13 @@ type expectations struct {
 }
 
 type setExpectations struct {
-	creates map[string]time.Time    // pod name -> when the create was issued
-	deletes map[types.UID]time.Time // pod UID -> when the delete was issued
+	creates map[string]time.Time        // pod name -> when the create was issued
+	deletes map[types.UID]pendingDelete // pod UID -> the pod's name and when the delete was issued
+}
+
+type pendingDelete struct {
+	name string
+	at   time.Time
 }
 
 func newExpectations(clock Clock) *expectations {
@@ -35,7 +46,7 @@ func newExpectations(clock Clock) *expectations {
 func (e *expectations) get(key string) *setExpectations {
 	s := e.sets[key]
 	if s == nil {
-		s = &setExpectations{creates: map[string]time.Time{}, deletes: map[types.UID]time.Time{}}
+		s = &setExpectations{creates: map[string]time.Time{}, deletes: map[types.UID]pendingDelete{}}
 		e.sets[key] = s
 	}
 	return s
@@ -48,11 +59,11 @@ func (e *expectations) ExpectCreate(key, name string) {
 	e.get(key).creates[name] = e.clock.Now()
 }
 
-// ExpectDelete records that the pod with the UID is about to be deleted.
-func (e *expectations) ExpectDelete(key string, uid types.UID) {
+// ExpectDelete records that the pod with the name and UID is about to be deleted.
+func (e *expectations) ExpectDelete(key, name string, uid types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.get(key).deletes[uid] = e.clock.Now()
+	e.get(key).deletes[uid] = pendingDelete{name: name, at: e.clock.Now()}
 }
 
 // CreationObserved clears the create expectation for the name: the informer
@@ -90,12 +101,37 @@ func (e *expectations) Satisfied(key string) bool {
 			delete(s.creates, name)
 		}
 	}
-	for uid, at := range s.deletes {
-		if now.Sub(at) > expectationTTL {
+	for uid, d := range s.deletes {
+		if now.Sub(d.at) > expectationTTL {
 			delete(s.deletes, uid)
 		}
 	}
 	return len(s.creates) == 0 && len(s.deletes) == 0
+}
+
+// Pending returns the outstanding creates (pod names) and deletes (pod UID
+// to name) of the set, and when the oldest of them was issued.
+func (e *expectations) Pending(key string) (creates []string, deletes map[types.UID]string, oldest time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	deletes = map[types.UID]string{}
+	s := e.sets[key]
+	if s == nil {
+		return nil, deletes, oldest
+	}
+	for name, at := range s.creates {
+		creates = append(creates, name)
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	for uid, d := range s.deletes {
+		deletes[uid] = d.name
+		if oldest.IsZero() || d.at.Before(oldest) {
+			oldest = d.at
+		}
+	}
+	return creates, deletes, oldest
 }
 
 // Forget drops everything recorded for the set (the set is gone).

@@ -61,6 +61,8 @@ type PetControl interface {
 	EnsureClaims(ctx context.Context, set *kennelv1.PetSet, ord int) error
 	// UpdatePetLabels rewrites the pet's labels (identity repair).
 	UpdatePetLabels(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error
+	// GetPet reads a pod from the API server, bypassing the cache.
+	GetPet(ctx context.Context, namespace, name string) (*corev1.Pod, error)
 }
 
 // realPetControl is the PetControl that talks to the API server.
@@ -126,6 +128,10 @@ func (c *realPetControl) DeletePet(ctx context.Context, set *kennelv1.PetSet, po
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedDelete, "delete Pod %s in PetSet %s failed: %v", pod.Name, set.Name, err)
 		return err
 	}
+}
+
+func (c *realPetControl) GetPet(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	return c.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
 func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
