@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -475,5 +476,80 @@ func TestSecondPlaneSideBySide(t *testing.T) {
 	// The shared plane is unaffected.
 	if _, err := f.Client.CoreV1().Namespaces().Get(ctx, f.Namespace, metav1.GetOptions{}); err != nil {
 		t.Fatalf("shared plane after stopping the second: %v", err)
+	}
+}
+
+// The kennel-plane command (behind make cluster-up) writes its state once the
+// plane is ready, and on SIGTERM stops every component and removes the state.
+func TestKennelPlaneCommand(t *testing.T) {
+	f := framework.New(t)
+	ctx := f.Context(2 * time.Minute)
+	bin := framework.BuildBinary(t, "github.com/kennel-dev/kennel/test/plane/cmd/kennel-plane")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	cmd := exec.Command(bin, "--bin", f.Plane.BinDir(), "--dir", filepath.Join(dir, "data"), "--state", state, "--nodes", "1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	done := false
+	t.Cleanup(func() {
+		if !done {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	var st struct {
+		Pid        int            `json:"pid"`
+		Kubeconfig string         `json:"kubeconfig"`
+		DNS        string         `json:"dns"`
+		Components map[string]int `json:"components"`
+	}
+	err := f.WaitFor(ctx, "the state file", func(context.Context) (bool, error) {
+		select {
+		case err := <-exited:
+			return false, fmt.Errorf("kennel-plane exited: %v\n%s", err, out.String())
+		default:
+		}
+		data, err := os.ReadFile(state)
+		if err != nil {
+			return false, nil
+		}
+		return true, json.Unmarshal(data, &st)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pid != cmd.Process.Pid || len(st.Components) != 6 || st.DNS == "" {
+		t.Fatalf("state %+v", st)
+	}
+	kubectl := exec.CommandContext(ctx, filepath.Join(f.Plane.BinDir(), "kubectl"), "--kubeconfig", st.Kubeconfig, "get", "nodes", "-o", "name")
+	if b, err := kubectl.CombinedOutput(); err != nil || strings.TrimSpace(string(b)) != "node/"+plane.NodeName(0) {
+		t.Fatalf("kubectl get nodes: %v: %s", err, b)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		done = true
+		if err != nil {
+			t.Fatalf("kennel-plane after SIGTERM: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kennel-plane still running 30s after SIGTERM\n%s", out.String())
+	}
+	for name, pid := range st.Components {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("%s (pid %d) still running", name, pid)
+		}
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("state file still there after exit (err %v)", err)
 	}
 }
