@@ -269,11 +269,7 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 			return err
 		}
 		if !isRunningAndReady(pod) {
-			if pod.Status.Phase == corev1.PodRunning {
-				p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("waiting for pet %s to become Ready", name)}
-			} else {
-				p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready (phase %q)", name, pod.Status.Phase)
-			}
+			c.notReady(pod, now, fmt.Sprintf("pet %s is not Ready; waiting before creating further pets", name), p)
 			return nil
 		}
 		if left := availableIn(pod, set.Spec.MinReadySeconds, now); left > 0 {
@@ -312,11 +308,40 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 	}
 	pod := condemned[0] // the highest ordinal
 	if firstUnhealthy != nil && pod != firstUnhealthy {
-		p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: fmt.Sprintf("scale-down halted: pet %s is not Ready", firstUnhealthy.Name)}
+		c.notReady(firstUnhealthy, now, fmt.Sprintf("pet %s is not Ready; scale-down halted", firstUnhealthy.Name), p)
 		return nil
 	}
 	p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 	return c.deletePet(ctx, set, pod)
+}
+
+// notReadyGrace is how long a pet may be not Ready before the set reports
+// itself halted (Progressing=False, PetNotReady) rather than converging: a
+// pet that has just started usually becomes Ready on its own.
+const notReadyGrace = 30 * time.Second
+
+// notReady records in p that the set waits on a pet that is not Ready:
+// converging while the pet is Pending or became not Ready less than
+// notReadyGrace ago (with a pass requeued for when the grace ends), halted
+// after that.
+func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string, p *progress) {
+	since := pod.CreationTimestamp.Time
+	if pod.Status.StartTime != nil {
+		since = pod.Status.StartTime.Time
+	}
+	if rc := readyCondition(pod); rc != nil && rc.LastTransitionTime.After(since) {
+		since = rc.LastTransitionTime.Time
+	}
+	if pod.Status.Phase != corev1.PodRunning && !isFailed(pod) {
+		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready (phase %q)", pod.Name, pod.Status.Phase)
+		return
+	}
+	if left := since.Add(notReadyGrace).Sub(now); !since.IsZero() && left > 0 {
+		p.waiting = fmt.Sprintf("waiting for pet %s to become Ready", pod.Name)
+		p.wait(left)
+		return
+	}
+	p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: msg}
 }
 
 // actParallel is the Parallel policy: every missing pet is created and every

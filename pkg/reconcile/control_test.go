@@ -99,7 +99,15 @@ func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
 	s.hold["web-1"] = true
-	for range 20 {
+	for range 10 {
+		_ = s.step()
+	}
+	// Within the grace a pet that is not Ready yet is waited for quietly.
+	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Progressing %+v within the not-ready grace, want True", c)
+	}
+	s.clock.Step(notReadyGrace)
+	for range 5 {
 		_ = s.step()
 	}
 	if !slices.Equal(s.podNames(), names("web", 0, 1)) {
