@@ -11,7 +11,8 @@
 //
 // Environment:
 //
-//	KENNEL_PLANE_BIN       directory of the plane binaries (hack/plane-binaries.sh)
+//	KENNEL_PLANE_BIN       directory of the plane binaries (default: the ones
+//	                       hack/plane-binaries.sh built, if complete)
 //	KENNEL_E2E_REQUIRED=1  fail instead of skip when the binaries are missing
 //	KENNEL_E2E_KEEP=1      keep the plane's data directory (logs) after the run
 package framework
@@ -21,10 +22,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -52,6 +56,12 @@ func Main(m *testing.M) int {
 	if testing.Short() {
 		skipReason = "e2e test: skipped under -short"
 		return m.Run()
+	}
+	if os.Getenv("KENNEL_PLANE_BIN") == "" {
+		// Use binaries already built by hack/plane-binaries.sh, if any.
+		if dir, err := cachedBinDir(); err == nil {
+			os.Setenv("KENNEL_PLANE_BIN", dir)
+		}
 	}
 	bin, err := plane.BinDirFromEnv()
 	if err != nil {
@@ -255,4 +265,28 @@ func logRSS(p *plane.Plane, logf func(string, ...any), when string) {
 		fmt.Fprintf(&b, " %s=%dMiB", n, rss[n]>>20)
 	}
 	logf("plane: RSS %s: total %dMiB:%s", when, total>>20, b.String())
+}
+
+// cachedBinDir asks hack/plane-binaries.sh (found above the working
+// directory) for the directory of already built binaries, without building.
+func cachedBinDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		script := filepath.Join(dir, "hack", "plane-binaries.sh")
+		if _, err := os.Stat(script); err == nil {
+			out, err := exec.Command(script, "--print").Output()
+			if err != nil {
+				return "", err
+			}
+			return strings.TrimSpace(string(out)), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("hack/plane-binaries.sh not found")
+		}
+		dir = parent
+	}
 }
