@@ -264,8 +264,8 @@ func (e *env) get(name string) *kennelv1.PetSet {
 	return set
 }
 
-// waitCondition waits until the set's condition has the status (and the
-// reason, if not empty).
+// waitCondition waits until the set's condition, written for its current
+// generation, has the status (and the reason, if not empty).
 func (e *env) waitCondition(ctx context.Context, name, condType string, status metav1.ConditionStatus, reason string) *metav1.Condition {
 	e.T.Helper()
 	var got *metav1.Condition
@@ -275,7 +275,7 @@ func (e *env) waitCondition(ctx context.Context, name, condType string, status m
 			return false, framework.Retry(err)
 		}
 		got = meta.FindStatusCondition(set.Status.Conditions, condType)
-		return got != nil && got.Status == status && (reason == "" || got.Reason == reason), nil
+		return got != nil && got.ObservedGeneration == set.Generation && got.Status == status && (reason == "" || got.Reason == reason), nil
 	})
 	if err != nil {
 		e.T.Fatalf("%v; last condition %+v", err, got)

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
@@ -635,4 +636,59 @@ func TestMinReadySeconds(t *testing.T) {
 	if gap := added1.At.Sub(ready0.At); gap < 2*time.Second {
 		t.Errorf("web-1 created %s after web-0 was Ready, want at least minReadySeconds (3s)\n%s", gap, rec)
 	}
+}
+
+// TestRollingUpdateAndStartOrdinal: a template change replaces pets from the
+// highest ordinal down to the partition, one at a time; ordinals.start
+// shifts the range.
+func TestRollingUpdateAndStartOrdinal(t *testing.T) {
+	e := setup(t)
+	e.startController("a")
+	ctx := e.Context(3 * time.Minute)
+	set := newPetSet("web", 3)
+	set.Spec.Ordinals = &appsv1.StatefulSetOrdinals{Start: 4}
+	e.create(set, true)
+	pets := e.WaitForReadyPets(ctx, "web", 3)
+	if got := []string{pets[0].Name, pets[1].Name, pets[2].Name}; !slices.Equal(got, []string{"web-4", "web-5", "web-6"}) {
+		t.Fatalf("pets %v, want web-4..6", got)
+	}
+	oldRev := pets[0].Labels[reconcile.RevisionLabel]
+	rec := e.RecordPods(ctx, "app=web")
+
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := e.get("web")
+		cur.Spec.Template.Annotations = map[string]string{"kennel.dev/e2e-rollout": "2"}
+		partition := int32(1)
+		cur.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{
+			Type:          appsv1.RollingUpdateStatefulSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition},
+		}
+		_, err := e.kennel.KennelV1().PetSets(e.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+	err = e.WaitFor(ctx, "web-5 and web-6 updated", func(ctx context.Context) (bool, error) {
+		pets, err := e.Pets(ctx, "web")
+		if err != nil || len(pets) != 3 {
+			return false, framework.Retry(err)
+		}
+		return pets[0].Labels[reconcile.RevisionLabel] == oldRev &&
+			pets[1].Labels[reconcile.RevisionLabel] != oldRev && pets[2].Labels[reconcile.RevisionLabel] != oldRev &&
+			ready(&pets[1]) && ready(&pets[2]), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrderedDeletion(t, rec, []string{"web-6", "web-5"})
+	err = e.WaitFor(ctx, "status of the partitioned rollout", func(ctx context.Context) (bool, error) {
+		s := e.get("web").Status
+		return s.UpdatedReplicas == 2 && s.ReadyReplicas == 3 && s.UpdateRevision != oldRev, nil
+	})
+	if err != nil {
+		t.Fatalf("%v: %+v", err, e.get("web").Status)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
 }
