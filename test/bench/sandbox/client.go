@@ -89,6 +89,20 @@ func (s *Sandbox) SetPeers(n int) (time.Time, error) {
 	return time.Unix(0, ns), err
 }
 
+// Served returns when the DNS server first answered with the latest
+// SetPeers membership (zero: not yet).
+func (s *Sandbox) Served() (time.Time, error) {
+	f, err := s.order("served", "served", 2)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns == 0 {
+		return time.Time{}, err
+	}
+	return time.Unix(0, ns), nil
+}
+
 // Term sends SIGTERM to the command and returns how long it took to exit
 // and its exit status ("0", or the wait error with "_" for spaces).
 func (s *Sandbox) Term() (time.Duration, string, error) {

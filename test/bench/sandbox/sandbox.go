@@ -9,6 +9,8 @@
 //
 //	(start)      -> "ready PID"            the command runs as PID
 //	"peers N"    -> "ok UNIXNANO"          pets 0..N-1 published at UNIXNANO
+//	"served"     -> "served UNIXNANO"      when the first SRV answer with the
+//	                                       latest "peers" went out (0: not yet)
 //	"term"       -> "exited NANOS STATUS"  SIGTERM sent, command gone NANOS later
 //	"alive PID"  -> "alive yes|no"         whether PID runs (not a zombie)
 //	"queries"    -> "queries UDP TCP"      DNS queries answered so far
@@ -162,6 +164,10 @@ func Run(o Options, in io.Reader, out io.Writer) error {
 			if err := reply("alive %s", ans); err != nil {
 				return err
 			}
+		case f[0] == "served":
+			if err := reply("served %d", srv.servedAt()); err != nil {
+				return err
+			}
 		case f[0] == "queries":
 			if err := reply("queries %d %d", srv.udp.Load(), srv.tcp.Load()); err != nil {
 				return err
@@ -248,6 +254,7 @@ type server struct {
 	zone     string
 	mu       sync.Mutex
 	targets  []string
+	served   time.Time // first SRV answer with the current targets
 	udp, tcp atomic.Int64
 }
 
@@ -258,7 +265,17 @@ func (s *server) setPeers(o Options, n int) {
 	}
 	s.mu.Lock()
 	s.targets = t
+	s.served = time.Time{}
 	s.mu.Unlock()
+}
+
+func (s *server) servedAt() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.served.IsZero() {
+		return 0
+	}
+	return s.served.UnixNano()
 }
 
 func (s *server) listen(addr string) (stop func(), err error) {
@@ -305,6 +322,9 @@ func (s *server) handle(w dns.ResponseWriter, req *dns.Msg) {
 				Hdr:      dns.RR_Header{Name: q.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: 1},
 				Priority: 0, Weight: 100, Port: 7000, Target: t,
 			})
+		}
+		if s.served.IsZero() {
+			s.served = time.Now()
 		}
 		s.mu.Unlock()
 	}
