@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -194,11 +195,27 @@ func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet,
 	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
 		c.exp.CreationObserved(key, pod.Name)
 		if apierrors.IsAlreadyExists(err) {
-			return nil
+			return c.nameTaken(ctx, set, pod.Name, err)
 		}
 		return err
 	}
 	return nil
+}
+
+// nameTaken explains an AlreadyExists on a pet's create. If the pod is the
+// set's own (the cache was behind), the next pass sees it. If another pod
+// holds the name (an orphan the set may not adopt, or a pod controlled by
+// something else), the set is blocked on it and retried with backoff.
+func (c *defaultSetControl) nameTaken(ctx context.Context, set *kennelv1.PetSet, name string, err error) error {
+	live, getErr := c.pets.GetPet(ctx, set.Namespace, name)
+	if getErr != nil || live == nil {
+		return nil
+	}
+	if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == set.UID {
+		return nil
+	}
+	c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonPetNameTaken, "Pod %s exists and is not controlled by PetSet %s; delete it, or make it adoptable (labels matching the selector, no controller)", name, set.Name)
+	return &BlockedError{Reason: ReasonPetNameTaken, Message: fmt.Sprintf("Pod %s exists and is not controlled by this PetSet", name), Err: err}
 }
 
 func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {

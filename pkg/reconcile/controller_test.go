@@ -116,8 +116,12 @@ func TestAdoptsOnlyMatchingOrphansWithPetNames(t *testing.T) {
 		pod("web-1", map[string]string{"app": "db"}, nil), // orphan, selector does not match
 		pod("other-0", app, other),                        // controlled by another set
 	)
-	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
-		t.Fatal(err)
+	// web-1 is held by a pod the set may not adopt: the set reports it and
+	// retries with backoff.
+	_, err := f.c.sync(context.Background(), "default/web")
+	var blocked *BlockedError
+	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
+		t.Fatalf("sync error %v, want %s", err, ReasonPetNameTaken)
 	}
 	acts := f.podActions()
 	var adopted []string
@@ -148,8 +152,10 @@ func TestDoesNotAdoptForReplacedSet(t *testing.T) {
 	if err := f.kennel.Tracker().Update(kennelv1.SchemeGroupVersion.WithResource("petsets"), fresh, "default"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
-		t.Fatal(err)
+	_, err := f.c.sync(context.Background(), "default/web")
+	var blocked *BlockedError
+	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
+		t.Fatalf("sync error %v, want %s (web-0 not adopted, so its name is taken)", err, ReasonPetNameTaken)
 	}
 	for _, a := range f.podActions() {
 		if strings.HasPrefix(a, "patch web-0") {
@@ -162,12 +168,19 @@ func TestReleasesOwnedPodsThatStopMatching(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
 	f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"),
 		pod("web-0", map[string]string{"app": "elsewhere"}, set))
-	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
-		t.Fatal(err)
+	// Released, web-0 still holds the pet's name: the set says so.
+	_, err := f.c.sync(context.Background(), "default/web")
+	var blocked *BlockedError
+	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
+		t.Fatalf("sync error %v, want %s", err, ReasonPetNameTaken)
 	}
 	acts := f.podActions()
 	if len(acts) == 0 || !strings.Contains(acts[0], `"$patch":"delete"`) || !strings.Contains(acts[0], string(set.UID)) {
 		t.Fatalf("actions %v, want a release patch first", acts)
+	}
+	live, err := f.kube.CoreV1().Pods("default").Get(context.Background(), "web-0", metav1.GetOptions{})
+	if err != nil || metav1.GetControllerOf(live) != nil {
+		t.Fatalf("web-0 still controlled after release: %v %+v", err, live.OwnerReferences)
 	}
 }
 

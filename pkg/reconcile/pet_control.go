@@ -30,6 +30,7 @@ const (
 	ReasonPaused           = "Paused"
 	ReasonInvalidSpec      = "InvalidSpec"
 	ReasonFailedUpdate     = "FailedUpdate"
+	ReasonPetNameTaken     = "PetNameTaken"
 )
 
 // BlockedError says the set cannot make progress for a reason the user must

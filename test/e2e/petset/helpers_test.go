@@ -283,6 +283,28 @@ func (e *env) waitCondition(ctx context.Context, name, condType string, status m
 	return got
 }
 
+// waitOwnedReady waits until each named pod exists, is Ready and is
+// controlled by the set.
+func (e *env) waitOwnedReady(ctx context.Context, set string, names ...string) {
+	e.T.Helper()
+	err := e.WaitFor(ctx, fmt.Sprintf("%v Ready and owned by %s", names, set), func(ctx context.Context) (bool, error) {
+		for _, n := range names {
+			p, err := e.Client.CoreV1().Pods(e.Namespace).Get(ctx, n, metav1.GetOptions{})
+			if err != nil {
+				return false, framework.Retry(err)
+			}
+			ref := metav1.GetControllerOf(p)
+			if !ready(p) || ref == nil || ref.Name != set {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+}
+
 // petNames returns the names of the set's pods that exist now.
 func (e *env) petNames(ctx context.Context, set string) []string {
 	e.T.Helper()

@@ -332,8 +332,10 @@ func TestAdoptionAndRelease(t *testing.T) {
 	e := setup(t)
 	ctx := e.Context(3 * time.Minute)
 	// An orphan that matches the selector and the name pattern, created
-	// before the controller runs.
+	// before the controller runs. Under OnDelete the adopted pod is kept
+	// (a rolling update would replace it: it lacks the revision label).
 	set := newPetSet("web", 2)
+	set.Spec.UpdateStrategy.Type = appsv1.OnDeleteStatefulSetStrategyType
 	orphan := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Labels: map[string]string{"app": "web"}},
 		Spec:       *set.Spec.Template.Spec.DeepCopy(),
@@ -379,11 +381,12 @@ func TestAdoptionAndRelease(t *testing.T) {
 		if err != nil {
 			return false, framework.Retry(err)
 		}
-		return p.Labels[reconcile.PetIndexLabel] == "0", nil
+		return p.Labels[reconcile.PetIndexLabel] == "0" && p.UID == created.UID, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.waitOwnedReady(ctx, "web", "web-0", "web-1")
 
 	// Release: a pet relabelled out of the selector loses its owner.
 	patch := []byte(`{"metadata":{"labels":{"app":"elsewhere"}}}`)
@@ -400,11 +403,13 @@ func TestAdoptionAndRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The released pod still holds the name web-0: the set says so.
+	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonPetNameTaken)
 	// Once the released pod is gone the controller makes its own web-0.
 	if err := e.Client.CoreV1().Pods(e.Namespace).Delete(ctx, "web-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.WaitForReadyPets(ctx, "web", 2)
+	e.waitOwnedReady(ctx, "web", "web-0", "web-1")
 }
 
 func TestPauseAnnotation(t *testing.T) {
