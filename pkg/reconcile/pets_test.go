@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -301,5 +302,34 @@ func TestCreatePetCreatesMissingClaimsFirst(t *testing.T) {
 	}
 	if !slices.Equal(order, []string{"pods"}) {
 		t.Fatalf("create order on re-creation %v, want the claim reused", order)
+	}
+}
+
+func TestBatchedSlowStart(t *testing.T) {
+	for _, tc := range []struct {
+		n, failAt int
+		wantCalls int
+	}{
+		{n: 0, failAt: -1, wantCalls: 0},
+		{n: 10, failAt: -1, wantCalls: 10},
+		{n: 10, failAt: 0, wantCalls: 1},  // batch {0} fails: stop
+		{n: 10, failAt: 2, wantCalls: 3},  // batches {0} {1,2}: stop
+		{n: 10, failAt: 5, wantCalls: 7},  // batches {0} {1,2} {3..6}: stop
+		{n: 10, failAt: 9, wantCalls: 10}, // last batch {7,8,9}
+	} {
+		var mu sync.Mutex
+		calls := 0
+		err := batched(tc.n, func(i int) error {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			if i == tc.failAt {
+				return errors.New("injected")
+			}
+			return nil
+		})
+		if (err != nil) != (tc.failAt >= 0) || calls != tc.wantCalls {
+			t.Errorf("n=%d failAt=%d: calls %d err %v, want %d calls", tc.n, tc.failAt, calls, err, tc.wantCalls)
+		}
 	}
 }
