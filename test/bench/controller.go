@@ -95,12 +95,21 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	if out, err := kubectl(p, "apply", "--server-side", "-f", c.CRD); err != nil {
 		return nil, fmt.Errorf("%v: %s", err, out)
 	}
-	if out, err := kubectl(p, "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev"); err != nil {
-		return nil, fmt.Errorf("%v: %s", err, out)
-	}
 	kc, err := versioned.NewForConfig(p.RESTConfig())
 	if err != nil {
 		return nil, err
+	}
+	// The PetSet API is served once the CRD is Established.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := kc.KennelV1().PetSets(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("PetSet API not served 1m after applying the CRD: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	ctl, err := startController(ctx, c.Controller, p.Kubeconfig(), filepath.Join(c.Dir, "controller.log"))
 	if err != nil {
