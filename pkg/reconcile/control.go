@@ -39,6 +39,9 @@ type progress struct {
 	waiting string
 	// requeueAfter asks for another pass after that long.
 	requeueAfter time.Duration
+	// keepProgressing keeps the Progressing condition as it is (this pass
+	// took no decision), unless there is none yet.
+	keepProgressing bool
 }
 
 func (p *progress) wait(d time.Duration) {
@@ -103,6 +106,8 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 	case set.DeletionTimestamp != nil:
 		p.waiting = "PetSet is being deleted"
 	case !c.exp.Satisfied(setKey(set)) && !c.recheckExpectations(ctx, set, &p):
+		// Changes are in flight: keep reporting what they are for.
+		p.keepProgressing = true
 		p.waiting = "waiting for the cache to observe earlier changes"
 	default:
 		err = c.act(ctx, set, replicas, condemned, revision, &p)
@@ -268,18 +273,18 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 				p.blocked = b
 				return nil
 			}
-			p.waiting = fmt.Sprintf("creating pet %s", name)
+			p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", name)
 			return c.createPet(ctx, set, ord, revision)
 		}
 		if isFailed(pod) || isSucceeded(pod) {
 			if !isTerminating(pod) {
 				c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatePet, "Pet %s has phase %s; deleting it to recreate it", pod.Name, pod.Status.Phase)
-				p.waiting = fmt.Sprintf("recreating pet %s", name)
+				p.waiting = fmt.Sprintf("replacing pet %s", name)
 				return c.deletePet(ctx, set, pod)
 			}
 		}
 		if isTerminating(pod) {
-			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", name)
+			p.waiting = fmt.Sprintf("replacing pet %s", name)
 			return nil
 		}
 		if err := c.repair(ctx, set, pod, ord); err != nil {
@@ -303,13 +308,13 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 	// lowest unhealthy condemned pet may always be removed.
 	for _, pod := range condemned {
 		if isTerminating(pod) {
-			p.waiting = fmt.Sprintf("waiting for pet %s to terminate", pod.Name)
+			p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 			return nil
 		}
 	}
 	for _, pod := range condemned {
 		if isFailed(pod) || isSucceeded(pod) {
-			p.waiting = fmt.Sprintf("removing pet %s (phase %s)", pod.Name, pod.Status.Phase)
+			p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 			return c.deletePet(ctx, set, pod)
 		}
 	}
@@ -350,11 +355,11 @@ func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string,
 		since = rc.LastTransitionTime.Time
 	}
 	if pod.Status.Phase != corev1.PodRunning && !isFailed(pod) {
-		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready (phase %q)", pod.Name, pod.Status.Phase)
+		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
 		return
 	}
 	if left := since.Add(notReadyGrace).Sub(now); !since.IsZero() && left > 0 {
-		p.waiting = fmt.Sprintf("waiting for pet %s to become Ready", pod.Name)
+		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
 		p.wait(left)
 		return
 	}
@@ -402,14 +407,14 @@ func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSe
 		}
 	}
 	if len(doomed) > 0 {
-		p.waiting = fmt.Sprintf("removing %d pets", len(doomed))
+		p.waiting = "removing pets"
 		errs = append(errs, batched(len(doomed), func(i int) error { return c.deletePet(ctx, set, doomed[i]) }))
 	}
 	if len(missing) > 0 {
 		if b := c.serviceMissing(set); b != nil {
 			p.blocked = b
 		} else {
-			p.waiting = fmt.Sprintf("creating %d pets", len(missing))
+			p.waiting = "creating pets"
 			errs = append(errs, batched(len(missing), func(i int) error { return c.createPet(ctx, set, missing[i], revision) }))
 		}
 	}

@@ -159,6 +159,13 @@ func (c *defaultSetControl) computeStatus(set *kennelv1.PetSet, replicas, condem
 		}
 		prog.Status, prog.Reason, prog.Message = metav1.ConditionTrue, ReasonConverging, msg
 	}
+	if old := meta.FindStatusCondition(status.Conditions, kennelv1.PetSetProgressing); p.keepProgressing && old != nil && old.Reason == ReasonConverging && prog.Reason == ReasonConverging {
+		// Converging while earlier changes are in flight: the condition
+		// still says what they are for. Messages change only when the pet
+		// waited on changes, so status is not rewritten for every step.
+		prog = *old
+		prog.ObservedGeneration = set.Generation
+	}
 	meta.SetStatusCondition(&status.Conditions, prog)
 	return status
 }

@@ -568,49 +568,63 @@ func TestHealthEndpoints(t *testing.T) {
 	}
 }
 
-// TestRejectedPodBackoffAndRecovery: a ResourceQuota rejects the second
-// pet; the set reports it and recovers once the quota is raised.
-func TestRejectedPodBackoffAndRecovery(t *testing.T) {
-	e := setup(t)
-	ctx := e.Context(3 * time.Minute)
-	quota := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "pods"},
-		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}},
+// TestRejectedByQuotaBackoffAndRecovery: a ResourceQuota rejects the second
+// pet (or its claim); the set reports it and recovers once the quota is
+// raised, through the backoff requeue alone.
+func TestRejectedByQuotaBackoffAndRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		resource corev1.ResourceName
+		reason   string
+	}{
+		{corev1.ResourcePods, reconcile.ReasonFailedCreate},
+		{corev1.ResourcePersistentVolumeClaims, reconcile.ReasonFailedClaim},
+	} {
+		t.Run(string(tc.resource), func(t *testing.T) {
+			e := setup(t)
+			ctx := e.Context(3 * time.Minute)
+			quota := &corev1.ResourceQuota{
+				ObjectMeta: metav1.ObjectMeta{Name: "quota"},
+				Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{tc.resource: resource.MustParse("1")}},
+			}
+			if _, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			err := e.WaitFor(ctx, "quota status", func(ctx context.Context) (bool, error) {
+				q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "quota", metav1.GetOptions{})
+				if err != nil {
+					return false, framework.Retry(err)
+				}
+				_, ok := q.Status.Hard[tc.resource]
+				return ok, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.startController("a")
+			e.create(newPetSet("web", 2), true)
+			e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, tc.reason)
+			if !e.hasEvent(ctx, "web", tc.reason) {
+				t.Errorf("no %s event", tc.reason)
+			}
+			if got := e.petNames(ctx, "web"); !slices.Equal(got, []string{"web-0"}) {
+				t.Fatalf("pets %v", got)
+			}
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "quota", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				q.Spec.Hard[tc.resource] = resource.MustParse("5")
+				_, err = e.Client.CoreV1().ResourceQuotas(e.Namespace).Update(ctx, q, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.WaitForReadyPets(ctx, "web", 2)
+			e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+		})
 	}
-	if _, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	err := e.WaitFor(ctx, "quota status", func(ctx context.Context) (bool, error) {
-		q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "pods", metav1.GetOptions{})
-		if err != nil {
-			return false, framework.Retry(err)
-		}
-		_, ok := q.Status.Hard[corev1.ResourcePods]
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.startController("a")
-	e.create(newPetSet("web", 2), true)
-	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonFailedCreate)
-	if !e.hasEvent(ctx, "web", reconcile.ReasonFailedCreate) {
-		t.Error("no FailedCreate event")
-	}
-	if got := e.petNames(ctx, "web"); !slices.Equal(got, []string{"web-0"}) {
-		t.Fatalf("pets %v", got)
-	}
-	q, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Get(ctx, "pods", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("5")
-	if _, err := e.Client.CoreV1().ResourceQuotas(e.Namespace).Update(ctx, q, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// No watched object changes: only the backoff requeue brings web-1.
-	e.WaitForReadyPets(ctx, "web", 2)
-	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
 }
 
 // TestMinReadySeconds: the next pet waits until the previous one has been
