@@ -156,7 +156,7 @@ func (d *demo) setUp(ctx context.Context) (stopController func(), err error) {
 	if d.cfg.controller != "" {
 		args := append([]string{"--kubeconfig=" + d.p.Kubeconfig()}, d.cfg.controllerArgs...)
 		logPath := filepath.Join(d.p.Dir(), "logs", "kennel-controller.log")
-		d.say("==> starting the controller %s against the plane (log: %s)", filepath.Base(d.cfg.controller), logPath)
+		d.say("==> starting the kennel PetSet controller (%s) against the plane (log: %s)", d.cfg.controller, logPath)
 		if stopController, err = startLogged(d.cfg.controller, args, logPath); err != nil {
 			return func() {}, err
 		}
