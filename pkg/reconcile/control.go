@@ -70,19 +70,21 @@ func newSetControl(pets PetControl, status StatusUpdater, services corelisters.S
 	return &defaultSetControl{pets: pets, status: status, services: services, exp: exp, clock: clock, recorder: recorder}
 }
 
-// pets partitions the set's pets: replicas[i] is the pet with ordinal
-// start+i (nil if missing); condemned are pets outside the range, highest
+// partition sorts the set's pets: replicas[i] is the pet on the i-th
+// ordinal that must run a pet (petSlots; nil if missing); condemned are
+// pets on any other ordinal (outside the range, or reserved), highest
 // ordinal first.
 func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod, condemned []*corev1.Pod) {
-	start, n := ordinalRange(set)
-	replicas = make([]*corev1.Pod, n)
+	slots := petSlots(set)
+	index := slotIndex(slots)
+	replicas = make([]*corev1.Pod, len(slots))
 	for _, pod := range pets {
 		ord, ok := petOrdinal(set, pod)
 		if !ok {
 			continue
 		}
-		if ord >= start && ord < start+n {
-			replicas[ord-start] = pod
+		if i, in := index[ord]; in {
+			replicas[i] = pod
 		} else {
 			condemned = append(condemned, pod)
 		}
@@ -130,12 +132,16 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 
 // act takes the next steps for the set and records what it waits on in p.
 func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
-	start, n := ordinalRange(set)
+	start, _ := ordinalRange(set)
+	span := 0 // ordinals from start to the highest pet, reserved ones included
+	if slots := petSlots(set); len(slots) > 0 {
+		span = slots[len(slots)-1] - start + 1
+	}
 	templates := make([]string, 0, len(set.Spec.VolumeClaimTemplates))
 	for _, t := range set.Spec.VolumeClaimTemplates {
 		templates = append(templates, t.Name)
 	}
-	if err := ordinal.ValidateNames(set.Name, templates, start, n); err != nil {
+	if err := ordinal.ValidateNames(set.Name, templates, start, span); err != nil {
 		p.blocked = &BlockedError{Reason: ReasonInvalidSpec, Message: err.Error()}
 		return nil
 	}
@@ -263,10 +269,10 @@ func (c *defaultSetControl) repair(ctx context.Context, set *kennelv1.PetSet, po
 // available; then condemned pets from the highest ordinal, one at a time,
 // each gone before the next.
 func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
-	start, _ := ordinalRange(set)
+	slots := petSlots(set)
 	now := c.clock.Now()
 	for i, pod := range replicas {
-		ord := start + i
+		ord := slots[i]
 		name := ordinal.PetName(set.Name, ord)
 		if pod == nil {
 			if b := c.serviceMissing(set); b != nil {
@@ -369,7 +375,7 @@ func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string,
 // actParallel is the Parallel policy: every missing pet is created and every
 // condemned pet deleted without waiting, in batches of growing size.
 func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
-	start, _ := ordinalRange(set)
+	slots := petSlots(set)
 	now := c.clock.Now()
 	var (
 		missing []int
@@ -378,7 +384,7 @@ func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSe
 		settled = true
 	)
 	for i, pod := range replicas {
-		ord := start + i
+		ord := slots[i]
 		switch {
 		case pod == nil:
 			missing = append(missing, ord)
@@ -437,12 +443,11 @@ func (c *defaultSetControl) rollingUpdate(ctx context.Context, set *kennelv1.Pet
 	if set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		return nil
 	}
-	start, _ := ordinalRange(set)
-	partitionOrd := 0
+	partition := 0 // a position: pets below it keep their template
 	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-		partitionOrd = int(*ru.Partition)
+		partition = int(*ru.Partition)
 	}
-	for i := len(replicas) - 1; i >= 0 && start+i >= start+partitionOrd; i-- {
+	for i := len(replicas) - 1; i >= 0 && i >= partition; i-- {
 		pod := replicas[i]
 		if pod == nil || !isHealthy(pod) {
 			p.waiting = "rolling update waiting for pets to be healthy"

@@ -654,3 +654,45 @@ func TestFailedCondemnedPetDoesNotBlockScaleDown(t *testing.T) {
 		t.Errorf("deletes %v, want the failed web-0 first", s.deletes)
 	}
 }
+
+func TestReservedOrdinals(t *testing.T) {
+	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+		t.Run(string(policy), func(t *testing.T) {
+			set := newSet("web", 3, policy)
+			set.Spec.ReserveOrdinals = []int32{1}
+			s := newSim(t, set, newService("web"))
+			if s.run(30) > 30 {
+				t.Fatalf("did not converge: %v", s.podNames())
+			}
+			if got := s.podNames(); !slices.Equal(got, names("web", 0, 2, 3)) {
+				t.Fatalf("pods %v, want web-0 web-2 web-3 (1 reserved)", got)
+			}
+			// Reserving a running pet's ordinal removes it; the set grows past it.
+			set.Spec.ReserveOrdinals = []int32{1, 2}
+			set.Generation++
+			if s.run(30) > 30 {
+				t.Fatalf("did not converge: %v", s.podNames())
+			}
+			if got := s.podNames(); !slices.Equal(got, names("web", 0, 3, 4)) {
+				t.Fatalf("pods %v, want web-0 web-3 web-4", got)
+			}
+			if !slices.Contains(s.deletes, "web-2") {
+				t.Errorf("deletes %v, want web-2 removed", s.deletes)
+			}
+			// Releasing the reservations: pets 1 and 2 come back, 3 and 4 go.
+			set.Spec.ReserveOrdinals = nil
+			set.Generation++
+			if s.run(40) > 40 {
+				t.Fatalf("did not converge: %v", s.podNames())
+			}
+			if got := s.podNames(); !slices.Equal(got, names("web", 0, 1, 2)) {
+				t.Fatalf("pods %v, want web-0..2", got)
+			}
+			s.step()
+			if c := condition(s.set, kennelv1.PetSetReady); c == nil || c.Status != metav1.ConditionTrue {
+				t.Errorf("Ready %+v", c)
+			}
+			s.assertNoViolations()
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,7 +12,8 @@ import (
 )
 
 // TestRandomizedRuns drives the simulator through random scaling, pet
-// failures, held-NotReady pets, deletions by users and stale caches, and
+// failures, held-NotReady pets, deletions by users, reserved ordinals and
+// stale caches, and
 // checks the invariants at every create (claims first, never a second pod
 // for an ordinal, OrderedReady order when the cache is fresh) and that the
 // set converges once the disturbances stop.
@@ -51,6 +53,14 @@ func TestRandomizedRuns(t *testing.T) {
 					}
 				case r < 10 && stale:
 					s.stale = !s.stale
+				case r == 10:
+					ord := int32(rng.IntN(6))
+					if i := slices.Index(s.set.Spec.ReserveOrdinals, ord); i >= 0 {
+						s.set.Spec.ReserveOrdinals = slices.Delete(s.set.Spec.ReserveOrdinals, i, i+1)
+					} else {
+						s.set.Spec.ReserveOrdinals = append(s.set.Spec.ReserveOrdinals, ord)
+					}
+					s.set.Generation++
 				}
 				_ = s.step()
 			}

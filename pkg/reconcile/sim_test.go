@@ -224,12 +224,14 @@ func (s *sim) onCreatePod(a core.Action) (bool, runtime.Object, error) {
 		}
 	}
 	if !isParallel(s.set) && !s.looseOrder {
-		start, _ := ordinalRange(s.set)
 		byName := map[string]*corev1.Pod{}
 		for _, p := range pods {
 			byName[p.Name] = p
 		}
-		for o := start; o < ord; o++ {
+		for _, o := range petSlots(s.set) {
+			if o >= ord {
+				break
+			}
 			p := byName[fmt.Sprintf("%s-%d", s.set.Name, o)]
 			if p == nil || !isRunningAndReady(p) || isTerminating(p) {
 				s.violate("OrderedReady created %s while %s-%d was not Running and Ready", pod.Name, s.set.Name, o)
@@ -421,14 +423,14 @@ func (s *sim) run(maxSteps int) int {
 }
 
 func (s *sim) converged() bool {
-	start, n := ordinalRange(s.set)
+	index := slotIndex(petSlots(s.set))
 	pods := s.livePods()
-	if len(pods) != n {
+	if len(pods) != len(index) {
 		return false
 	}
 	for _, p := range pods {
 		ord, ok := petOrdinal(s.set, p)
-		if !ok || ord < start || ord >= start+n || !isHealthy(p) {
+		if _, in := index[ord]; !ok || !in || !isHealthy(p) {
 			return false
 		}
 	}

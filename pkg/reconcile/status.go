@@ -177,9 +177,8 @@ func partitioned(set *kennelv1.PetSet, replicas []*corev1.Pod, revision string) 
 	if ru == nil || ru.Partition == nil || *ru.Partition <= 0 {
 		return false
 	}
-	start, _ := ordinalRange(set)
 	for i, pod := range replicas {
-		if start+i >= start+int(*ru.Partition) && (pod == nil || petRevision(pod) != revision) {
+		if i >= int(*ru.Partition) && (pod == nil || petRevision(pod) != revision) {
 			return false
 		}
 	}

@@ -711,3 +711,34 @@ func TestRollingUpdateAndStartOrdinal(t *testing.T) {
 	}
 	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
 }
+
+// TestReservedOrdinals: a reserved ordinal gets no pet and the others keep
+// their ordinals; reserving a running pet's ordinal removes that pet.
+func TestReservedOrdinals(t *testing.T) {
+	e := setup(t)
+	e.startController("a")
+	ctx := e.Context(3 * time.Minute)
+	set := newPetSet("web", 3)
+	set.Spec.ReserveOrdinals = []int32{1}
+	e.create(set, true)
+	e.waitOwnedReady(ctx, "web", "web-0", "web-2", "web-3")
+	if got := e.petNames(ctx, "web"); !slices.Equal(got, []string{"web-0", "web-2", "web-3"}) {
+		t.Fatalf("pets %v", got)
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := e.get("web")
+		cur.Spec.ReserveOrdinals = []int32{1, 2}
+		_, err := e.kennel.KennelV1().PetSets(e.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.WaitFor(ctx, "pets web-0 web-3 web-4", func(ctx context.Context) (bool, error) {
+		return slices.Equal(e.petNames(ctx, "web"), []string{"web-0", "web-3", "web-4"}), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+}
