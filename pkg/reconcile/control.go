@@ -296,6 +296,11 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 		if err := c.repair(ctx, set, pod, ord); err != nil {
 			return err
 		}
+		if replaceableUnhealthy(set, i, pod, revision, now) {
+			c.replaceStuck(set, pod)
+			p.waiting = fmt.Sprintf("replacing pet %s", name)
+			return c.deletePet(ctx, set, pod)
+		}
 		if !isRunningAndReady(pod) {
 			c.notReady(pod, now, fmt.Sprintf("pet %s is not Ready; waiting before creating further pets", name), p)
 			return nil
@@ -341,6 +346,15 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 	}
 	p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 	return c.deletePet(ctx, set, pod)
+}
+
+// replaceStuck records that a pet that is not available and runs an old
+// template is being replaced. Waiting for it would stall a rollout (or a
+// scale-up) on a template the user has already changed: this is how a
+// rollout onto a broken template is rolled back by fixing the template.
+func (c *defaultSetControl) replaceStuck(set *kennelv1.PetSet, pod *corev1.Pod) {
+	c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonReplacingStuckPet,
+		"Pet %s is not available and runs an outdated template; replacing it", pod.Name)
 }
 
 // notReadyGrace is how long a pet may be not Ready before the set reports
@@ -393,6 +407,10 @@ func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSe
 			settled = false
 		case isFailed(pod) || isSucceeded(pod):
 			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatePet, "Pet %s has phase %s; deleting it to recreate it", pod.Name, pod.Status.Phase)
+			doomed = append(doomed, pod)
+			settled = false
+		case replaceableUnhealthy(set, i, pod, revision, now):
+			c.replaceStuck(set, pod)
 			doomed = append(doomed, pod)
 			settled = false
 		default:

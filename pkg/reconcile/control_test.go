@@ -696,3 +696,47 @@ func TestReservedOrdinals(t *testing.T) {
 		})
 	}
 }
+
+// A rollout onto a broken template halts on the first broken pet; fixing
+// the template replaces that pet (it is not available and outdated) and the
+// rollout completes, without deleting anything by hand.
+func TestRollbackOfBrokenRollout(t *testing.T) {
+	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+		t.Run(string(policy), func(t *testing.T) {
+			set := newSet("web", 3, policy)
+			s := newSim(t, set, newService("web"))
+			s.run(30)
+			good := templateRevision(set)
+
+			set.Spec.Template.Spec.Containers[0].Image = "broken"
+			set.Generation++
+			broken := templateRevision(set)
+			s.holdIf = func(p *corev1.Pod) bool { return petRevision(p) == broken }
+			for range 40 {
+				_ = s.step()
+			}
+			var revs []string
+			for _, p := range s.livePods() {
+				revs = append(revs, petRevision(p))
+			}
+			if !slices.Equal(revs, []string{good, good, broken}) {
+				t.Fatalf("revisions %v, want the rollout halted after web-2", revs)
+			}
+
+			set.Spec.Template.Spec.Containers[0].Image = "nginx"
+			set.Generation++
+			if s.run(40) > 40 {
+				t.Fatalf("did not recover: %v", s.podNames())
+			}
+			for _, p := range s.livePods() {
+				if petRevision(p) != good {
+					t.Errorf("%s at %s, want %s", p.Name, petRevision(p), good)
+				}
+			}
+			if !s.events.has(ReasonReplacingStuckPet) {
+				t.Error("no ReplacingUnhealthyPet event")
+			}
+			s.assertNoViolations()
+		})
+	}
+}

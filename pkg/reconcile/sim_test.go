@@ -111,6 +111,7 @@ type sim struct {
 	creates []string        // pod names in creation order
 	deletes []string        // pod names in deletion order
 	hold    map[string]bool // pets kept NotReady by the kubelet
+	holdIf  func(*corev1.Pod) bool
 	fail    map[string]bool // pets the kubelet makes Failed once
 	stale   bool            // when true, caches are not refreshed
 	// looseOrder skips the OrderedReady creation check: with a stale cache
@@ -382,7 +383,7 @@ func (s *sim) world() {
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: now}}
 		case p.Status.Phase == corev1.PodFailed:
 			continue
-		case s.hold[p.Name]:
+		case s.hold[p.Name] || (s.holdIf != nil && s.holdIf(p)):
 			p.Status.Phase = corev1.PodRunning
 			if c := readyCondition(p); c == nil || c.Status != corev1.ConditionFalse {
 				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: now}}

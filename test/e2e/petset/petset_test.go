@@ -742,3 +742,75 @@ func TestReservedOrdinals(t *testing.T) {
 	}
 	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
 }
+
+// TestRollbackOfBrokenRollout: a rollout onto a template whose pets never
+// become Ready halts on the first one; reverting the template replaces it
+// and the set is Ready again, with no pod deleted by hand
+// (kubernetes#67250).
+func TestRollbackOfBrokenRollout(t *testing.T) {
+	e := setup(t)
+	e.startController("a")
+	ctx := e.Context(3 * time.Minute)
+	e.create(newPetSet("web", 3), true)
+	pets := e.WaitForReadyPets(ctx, "web", 3)
+	good := pets[0].Labels[reconcile.RevisionLabel]
+
+	setHold := func(hold bool) {
+		t.Helper()
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := e.get("web")
+			if hold {
+				cur.Spec.Template.Annotations = map[string]string{holdReady: "true"}
+			} else {
+				cur.Spec.Template.Annotations = nil
+			}
+			_, err := e.kennel.KennelV1().PetSets(e.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setHold(true)
+	err := e.WaitFor(ctx, "web-2 on the broken template", func(ctx context.Context) (bool, error) {
+		p, err := e.Client.CoreV1().Pods(e.Namespace).Get(ctx, "web-2", metav1.GetOptions{})
+		if err != nil {
+			return false, framework.Retry(err)
+		}
+		return p.Labels[reconcile.RevisionLabel] != good && p.Status.Phase == corev1.PodRunning, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.consistently(2*time.Second, "rollout halted on web-2", func(ctx context.Context) error {
+		p, err := e.Client.CoreV1().Pods(e.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Labels[reconcile.RevisionLabel] != good {
+			return fmt.Errorf("web-1 updated while web-2 is not Ready")
+		}
+		return nil
+	})
+
+	setHold(false)
+	err = e.WaitFor(ctx, "all pets Ready on the good template", func(ctx context.Context) (bool, error) {
+		pets, err := e.Pets(ctx, "web")
+		if err != nil || len(pets) != 3 {
+			return false, framework.Retry(err)
+		}
+		for i := range pets {
+			if pets[i].Labels[reconcile.RevisionLabel] != good || !ready(&pets[i]) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingStuckPet) {
+		t.Error("no ReplacingUnhealthyPet event")
+	}
+}
