@@ -55,7 +55,16 @@ upstream=$KENNEL_CACHE/upstream/peer-finder-v1.37.2
 if [ ! -x "$upstream" ]; then
   log "building the historical peer-finder (k8s.io/kubernetes v1.37.2 test/images/pets/peer-finder)"
   mkdir -p "$(dirname "$upstream")"
-  (cd hack/tools/kube && CGO_ENABLED=0 go build -trimpath -o "$upstream.tmp" k8s.io/kubernetes/test/images/pets/peer-finder)
+  pkg=k8s.io/kubernetes/test/images/pets/peer-finder
+  if ! (cd hack/tools/kube && CGO_ENABLED=0 go build -trimpath -o "$upstream.tmp" "$pkg"); then
+    # A go.sum without the entries this package needs: resolve them in a
+    # temporary copy of the module, never in the repository.
+    log "retrying with -mod=mod in a temporary copy of hack/tools/kube"
+    tmp=$(mktemp -d)
+    cp hack/tools/kube/go.mod hack/tools/kube/go.sum hack/tools/kube/*.go "$tmp/"
+    (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$upstream.tmp" "$pkg")
+    rm -rf "$tmp"
+  fi
   mv "$upstream.tmp" "$upstream"
 fi
 
