@@ -165,3 +165,34 @@ func TestRunTimeOfSelf(t *testing.T) {
 		t.Errorf("RunTime of this process = %v, want > 0", d)
 	}
 }
+
+func TestStepRecorderSteps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	done := make(chan struct{})
+	close(done)
+	r := &stepRecorder{
+		created: map[string]time.Time{"s-0": at(0), "s-1": at(120), "s-2": at(300)},
+		ready:   map[string]time.Time{"s-0": at(100), "s-1": at(250)}, // s-2 never Ready
+		stop:    func() {}, done: done,
+	}
+	react, toReady := r.steps("s", 3)
+	if want := []float64{0.02, 0.05}; !near(react, want) {
+		t.Errorf("react = %v, want %v", react, want)
+	}
+	if want := []float64{0.1, 0.13}; !near(toReady, want) {
+		t.Errorf("toReady = %v, want %v", toReady, want)
+	}
+}
+
+func near(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if d := a[i] - b[i]; d > 1e-9 || d < -1e-9 {
+			return false
+		}
+	}
+	return true
+}

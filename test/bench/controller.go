@@ -70,6 +70,11 @@ type sample struct {
 	writes  map[string]float64 // API write requests by "VERB resource[/sub]"
 	kennel  time.Duration      // CPU of kennel's controller process
 	kcm     time.Duration      // CPU of kube-controller-manager
+	// steps are, in an OrderedReady scale-up, the times from pet i Ready
+	// to pet i+1 created.
+	steps []float64
+	// toReady are the times from pet created to pet Ready (same runs).
+	toReady []float64
 	err     error
 }
 
@@ -184,6 +189,12 @@ func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPi
 	if err != nil {
 		return sample{err: err}
 	}
+	var rec *stepRecorder
+	if sc.policy == appsv1.OrderedReadyPodManagement && sc.to > sc.from {
+		if rec, err = recordSteps(ctx, p.Client(), ns, set); err != nil {
+			return sample{err: err}
+		}
+	}
 	k0, _ := CPUTime(ctl.cmd.Process.Pid)
 	m0, _ := CPUTime(kcmPid)
 	t0 := time.Now()
@@ -197,6 +208,9 @@ func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPi
 	k1, _ := CPUTime(ctl.cmd.Process.Pid)
 	m1, _ := CPUTime(kcmPid)
 	r.kennel, r.kcm = k1-k0, m1-m0
+	if rec != nil {
+		r.steps, r.toReady = rec.steps(set, sc.to)
+	}
 	after, err := requestCounts(ctx, p)
 	if err != nil && r.err == nil {
 		r.err = err
@@ -337,8 +351,10 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		k, u := results[i]["kennel"], results[i]["upstream"]
 		pets := float64(max(sc.from, sc.to))
 		var tk, tu, wk, wu, ak, au, ck, cu []float64
-		var kcmK, kcmU []float64
+		var kcmK, kcmU, sk, su, rk, ru []float64
 		for _, s := range k {
+			sk = append(sk, s.steps...)
+			rk = append(rk, s.toReady...)
 			if s.err != nil {
 				timing.Notes = append(timing.Notes, fmt.Sprintf("kennel, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
 				continue
@@ -350,6 +366,8 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			kcmK = append(kcmK, s.kcm.Seconds())
 		}
 		for _, s := range u {
+			su = append(su, s.steps...)
+			ru = append(ru, s.toReady...)
 			if s.err != nil {
 				timing.Notes = append(timing.Notes, fmt.Sprintf("upstream, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
 				continue
@@ -366,6 +384,11 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			cu = append(cu, kcmU[j]-kcmK[j])
 		}
 		timing.Rows = append(timing.Rows, MedianRow(sc.name, tk, tu, Seconds))
+		if len(sk)+len(su) > 0 {
+			timing.Rows = append(timing.Rows,
+				MedianRow(sc.name+": step, pet i Ready → pet i+1 created", sk, su, Seconds),
+				MedianRow(sc.name+": pet created → pet Ready", rk, ru, Seconds))
+		}
 		writes.Rows = append(writes.Rows,
 			MedianRow(sc.name+": set controller's writes", wk, wu, Number),
 			MedianRow(sc.name+": all writes, every component", ak, au, Number))
@@ -381,7 +404,8 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding) and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
 		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
-		"Times run from the scale request to the state observed by polling the pods every 100 ms (LIST requests, so not in the write counts).")
+		"Times run from the scale request to the state observed by polling the pods every 100 ms (LIST requests, so not in the write counts).",
+		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,
 		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. Pod DELETEs also include kwok's final delete of each terminating pod, the same on both sides. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
 		"The upstream StatefulSet controller writes ControllerRevisions; kennel records no ControllerRevision (docs/controller.md).")

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+// stepRecorder watches a set's pods and notes, by the harness's clock, when
+// each pet was first seen and first seen Ready. API timestamps have only
+// second resolution, too coarse for steps of a few hundred milliseconds.
+type stepRecorder struct {
+	mu      sync.Mutex
+	created map[string]time.Time
+	ready   map[string]time.Time
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func recordSteps(ctx context.Context, c kubernetes.Interface, ns, set string) (*stepRecorder, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + set})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	r := &stepRecorder{created: map[string]time.Time{}, ready: map[string]time.Time{}, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			now := time.Now()
+			r.mu.Lock()
+			if _, seen := r.created[pod.Name]; !seen {
+				r.created[pod.Name] = now
+			}
+			if _, seen := r.ready[pod.Name]; !seen && plane.PodReady(pod) {
+				r.ready[pod.Name] = now
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r, nil
+}
+
+// steps stops the recorder and returns, for i in [0, n-1), the time from
+// pet i seen Ready to pet i+1 seen created (the controller's reaction in an
+// OrderedReady scale-up), and for i in [0, n) the time from pet i seen
+// created to seen Ready (scheduler, claim binding, kwok).
+func (r *stepRecorder) steps(set string, n int) (react, toReady []float64) {
+	r.stop()
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := 0; i < n; i++ {
+		created, okC := r.created[fmt.Sprintf("%s-%d", set, i)]
+		ready, okR := r.ready[fmt.Sprintf("%s-%d", set, i)]
+		if okC && okR {
+			toReady = append(toReady, ready.Sub(created).Seconds())
+		}
+		next, okN := r.created[fmt.Sprintf("%s-%d", set, i+1)]
+		if i+1 < n && okR && okN {
+			react = append(react, next.Sub(ready).Seconds())
+		}
+	}
+	return react, toReady
+}
