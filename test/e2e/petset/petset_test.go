@@ -814,3 +814,44 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 		t.Error("no ReplacingUnhealthyPet event")
 	}
 }
+
+// TestTerminatingClaimBlocksPet: a pet whose claim is being deleted is not
+// recreated on it; once the claim is gone a fresh claim and pet are made.
+func TestTerminatingClaimBlocksPet(t *testing.T) {
+	e := setup(t)
+	e.startController("a")
+	ctx := e.Context(3 * time.Minute)
+	e.create(newPetSet("web", 1), true)
+	e.WaitForReadyPets(ctx, "web", 1)
+	e.WaitForBoundClaims(ctx, "data-web-0")
+	claims := e.Client.CoreV1().PersistentVolumeClaims(e.Namespace)
+	old, err := claims.Get(ctx, "data-web-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A finalizer of the test's keeps the claim Terminating until released.
+	const hold = "kennel.dev/e2e-hold"
+	patch := []byte(`{"metadata":{"finalizers":["` + hold + `"]}}`)
+	if _, err := claims.Patch(ctx, "data-web-0", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := claims.Delete(ctx, "data-web-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Client.CoreV1().Pods(e.Namespace).Delete(ctx, "web-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonClaimTerminating)
+	if got := e.petNames(ctx, "web"); len(got) != 0 {
+		t.Fatalf("pet recreated on a terminating claim: %v", got)
+	}
+	if _, err := claims.Patch(ctx, "data-web-0", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitForReadyPets(ctx, "web", 1)
+	fresh, err := claims.Get(ctx, "data-web-0", metav1.GetOptions{})
+	if err != nil || fresh.UID == old.UID {
+		t.Fatalf("claim not recreated: %v", err)
+	}
+	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
+}
