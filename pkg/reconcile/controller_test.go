@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -285,4 +286,70 @@ func TestStatusUpdaterRetriesOnConflict(t *testing.T) {
 
 func errConflict() error {
 	return apierrors.NewConflict(kennelv1.Resource("petsets"), "web", errors.New("stale"))
+}
+
+// fakeControl is a SetControl returning canned results.
+type fakeControl struct {
+	requeue time.Duration
+	err     error
+	syncs   int
+}
+
+func (f *fakeControl) Sync(context.Context, *kennelv1.PetSet, []*corev1.Pod) (time.Duration, error) {
+	f.syncs++
+	return f.requeue, f.err
+}
+
+func TestProcessNextBacksOffOnErrorsAndCountsMetrics(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{set})
+	reg := prometheus.NewRegistry()
+	f.c.metrics = NewMetrics(reg)
+	fc := &fakeControl{err: errors.New("boom")}
+	f.c.control = fc
+	key := "default/web"
+	ctx := context.Background()
+
+	f.c.queue.Add(key)
+	if !f.c.processNext(ctx) {
+		t.Fatal("queue shut down")
+	}
+	if n := f.c.queue.NumRequeues(key); n != 1 {
+		t.Fatalf("requeues after an error: %d, want 1 (rate limited)", n)
+	}
+	if got := counterValue(t, reg, "kennel_petset_sync_errors_total"); got != 1 {
+		t.Fatalf("sync errors %v", got)
+	}
+
+	fc.err = nil
+	fc.requeue = time.Hour
+	f.c.queue.Add(key) // as the rate limiter would, later
+	if !f.c.processNext(ctx) {
+		t.Fatal("queue shut down")
+	}
+	if n := f.c.queue.NumRequeues(key); n != 0 {
+		t.Fatalf("requeues after a success: %d, want the backoff forgotten", n)
+	}
+	if got := counterValue(t, reg, "kennel_petset_syncs_total"); got != 2 || fc.syncs != 2 {
+		t.Fatalf("syncs metric %v, control syncs %d", got, fc.syncs)
+	}
+	if f.c.queue.Len() != 0 {
+		t.Fatalf("requeueAfter=1h queued the set at once")
+	}
+}
+
+// counterValue returns the value of the named counter in reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
 }
