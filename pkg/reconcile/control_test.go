@@ -330,18 +330,24 @@ func TestExpectationsExpire(t *testing.T) {
 // Injected API errors: the Nth create of pods or claims fails; the
 // controller reports the error and recovers on a later sync.
 func TestInjectedErrorsRecover(t *testing.T) {
-	for _, tc := range []struct {
+	type injection struct {
 		resource string
 		verb     string
 		failOn   int
-	}{
-		{"pods", "create", 1},
-		{"pods", "create", 3},
-		{"persistentvolumeclaims", "create", 2},
-		{"pods", "delete", 1},
-	} {
-		t.Run(fmt.Sprintf("%s-%s-%d", tc.verb, tc.resource, tc.failOn), func(t *testing.T) {
-			set := newSet("web", 4, appsv1.OrderedReadyPodManagement)
+		policy   appsv1.PodManagementPolicyType
+	}
+	var cases []injection
+	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+		cases = append(cases,
+			injection{"pods", "create", 1, policy},
+			injection{"pods", "create", 3, policy},
+			injection{"persistentvolumeclaims", "create", 2, policy},
+			injection{"pods", "delete", 1, policy},
+		)
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s-%s-%s-%d", tc.policy, tc.verb, tc.resource, tc.failOn), func(t *testing.T) {
+			set := newSet("web", 4, tc.policy)
 			s := newSim(t, set, newService("web"))
 			calls := 0
 			injected := false
