@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,6 +56,7 @@ type defaultSetControl struct {
 	exp      *expectations
 	clock    Clock
 	recorder record.EventRecorder
+	life     lifecycle
 }
 
 // NewSetControl returns the SetControl used by the controller.
@@ -98,13 +98,38 @@ func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod
 }
 
 func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) (time.Duration, error) {
-	revision := templateRevision(set)
+	revs, err := c.syncSetRevisions(ctx, set)
+	if revs == nil || revs.update == nil {
+		if revs != nil && err != nil {
+			// A revision name collision: record the raised count so the
+			// next pass hashes to another name.
+			status := set.Status.DeepCopy()
+			status.CollisionCount = &revs.collisionCount
+			err = errors.Join(err, c.status.UpdatePetSetStatus(ctx, set, status))
+		}
+		return 0, err
+	}
 	replicas, condemned := partition(set, pets)
+	slots := petSlots(set)
 	var (
-		p   progress
-		err error
+		p          progress
+		errs       = []error{err}
+		resizeCond *metav1.Condition
 	)
+	if set.DeletionTimestamp == nil || hasFinalizer(set) {
+		errs = append(errs, c.syncFinalizer(ctx, set, pets))
+	}
+	claims, cerr := c.setClaims(set)
+	errs = append(errs, cerr)
+	if cerr == nil {
+		errs = append(errs, c.syncClaimOwners(ctx, set, claims, pets, slots))
+	}
 	switch {
+	case set.DeletionTimestamp != nil && hasFinalizer(set):
+		p.waiting = "PetSet is being deleted"
+		if c.exp.Satisfied(setKey(set)) || c.recheckExpectations(ctx, set, &p) {
+			errs = append(errs, c.teardown(ctx, set, pets, &p))
+		}
 	case set.DeletionTimestamp != nil:
 		p.waiting = "PetSet is being deleted"
 	case !c.exp.Satisfied(setKey(set)) && !c.recheckExpectations(ctx, set, &p):
@@ -112,15 +137,37 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 		p.keepProgressing = true
 		p.waiting = "waiting for the cache to observe earlier changes"
 	default:
-		err = c.act(ctx, set, replicas, condemned, revision, &p)
+		if cerr == nil {
+			var rerr error
+			resizeCond, rerr = c.syncClaimSizes(ctx, set, claims)
+			errs = append(errs, rerr)
+		}
+		errs = append(errs, c.act(ctx, set, replicas, condemned, revs, &p))
+		c.checkStuck(set, replicas, revs, &p)
 	}
+	err = joinErrors(nonNil(errs))
 	var blocked *BlockedError
 	if errors.As(err, &blocked) && p.blocked == nil {
 		p.blocked = blocked
 	}
-	status := c.computeStatus(set, replicas, condemned, revision, &p)
+	status := c.computeStatus(set, replicas, condemned, revs.update.Name, &p)
+	if status.CurrentRevision != revs.update.Name {
+		// Not every pet is updated and available yet.
+		status.CurrentRevision = revs.current.Name
+	}
+	status.CurrentReplicas = countAt(pets, status.CurrentRevision)
+	if revs.collisionCount != 0 || status.CollisionCount != nil {
+		cc := revs.collisionCount
+		status.CollisionCount = &cc
+	}
+	if resizeCond != nil || set.DeletionTimestamp == nil {
+		setCondition(status, PetSetClaimsResized, resizeCond)
+	}
 	if uerr := c.updateStatus(ctx, set, status); uerr != nil {
 		err = errors.Join(err, uerr)
+	}
+	if terr := c.trimHistory(ctx, set, revs, pets); terr != nil {
+		err = errors.Join(err, terr)
 	}
 	if err == nil && p.blocked != nil && p.blocked.Err != nil {
 		// An API rejection: retry with backoff, the cluster may change
@@ -131,7 +178,7 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 }
 
 // act takes the next steps for the set and records what it waits on in p.
-func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revs *setRevisions, p *progress) error {
 	start, _ := ordinalRange(set)
 	span := 0 // ordinals from start to the highest pet, reserved ones included
 	if slots := petSlots(set); len(slots) > 0 {
@@ -152,9 +199,9 @@ func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, repli
 		}
 	}
 	if isParallel(set) {
-		return c.actParallel(ctx, set, replicas, condemned, revision, p)
+		return c.actParallel(ctx, set, replicas, condemned, revs, p)
 	}
-	return c.actOrdered(ctx, set, replicas, condemned, revision, p)
+	return c.actOrdered(ctx, set, replicas, condemned, revs, p)
 }
 
 // serviceMissing returns a BlockedError if the governing Service does not exist.
@@ -199,8 +246,9 @@ func (c *defaultSetControl) recheckExpectations(ctx context.Context, set *kennel
 	return false
 }
 
-func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, ord int, revision string) error {
-	pod := newPet(set, ord, revision)
+func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *setRevisions) error {
+	from, revision := revs.forPosition(set, pos)
+	pod := newPet(from, ord, revision)
 	key := setKey(set)
 	c.exp.ExpectCreate(key, pod.Name)
 	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
@@ -268,7 +316,7 @@ func (c *defaultSetControl) repair(ctx context.Context, set *kennelv1.PetSet, po
 // most one change per pass, never past a pet that is not Running, Ready and
 // available; then condemned pets from the highest ordinal, one at a time,
 // each gone before the next.
-func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revs *setRevisions, p *progress) error {
 	slots := petSlots(set)
 	now := c.clock.Now()
 	for i, pod := range replicas {
@@ -279,8 +327,8 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 				p.blocked = b
 				return nil
 			}
-			p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", name)
-			return c.createPet(ctx, set, ord, revision)
+			p.waiting = fmt.Sprintf("creating pet %s", name)
+			return c.createPet(ctx, set, i, ord, revs)
 		}
 		if isFailed(pod) || isSucceeded(pod) {
 			if !isTerminating(pod) {
@@ -296,9 +344,9 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 		if err := c.repair(ctx, set, pod, ord); err != nil {
 			return err
 		}
-		if replaceableUnhealthy(set, i, pod, revision, now) {
+		if replaceableUnhealthy(set, i, pod, revs.update.Name, now) {
 			c.replaceStuck(set, pod)
-			p.waiting = fmt.Sprintf("replacing pet %s", name)
+			p.waiting = fmt.Sprintf("replacing pet %s with revision %s", name, revs.update.Name)
 			return c.deletePet(ctx, set, pod)
 		}
 		if !isRunningAndReady(pod) {
@@ -337,7 +385,7 @@ func (c *defaultSetControl) actOrdered(ctx context.Context, set *kennelv1.PetSet
 		}
 	}
 	if len(condemned) == 0 {
-		return c.rollingUpdate(ctx, set, replicas, revision, p)
+		return c.rollingUpdate(ctx, set, replicas, revs, p)
 	}
 	pod := condemned[0] // the highest ordinal
 	if firstUnhealthy != nil && pod != firstUnhealthy {
@@ -388,30 +436,35 @@ func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string,
 
 // actParallel is the Parallel policy: every missing pet is created and every
 // condemned pet deleted without waiting, in batches of growing size.
-func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) error {
+func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revs *setRevisions, p *progress) error {
 	slots := petSlots(set)
 	now := c.clock.Now()
 	var (
 		missing []int
-		doomed  []*corev1.Pod
-		errs    []error
-		settled = true
+		// remaining are the replicas not deleted in this pass, for the
+		// rolling update.
+		remaining = append([]*corev1.Pod(nil), replicas...)
+		doomed    []*corev1.Pod
+		errs      []error
+		settled   = true
 	)
 	for i, pod := range replicas {
 		ord := slots[i]
 		switch {
 		case pod == nil:
-			missing = append(missing, ord)
+			missing = append(missing, i)
 			settled = false
 		case isTerminating(pod):
 			settled = false
 		case isFailed(pod) || isSucceeded(pod):
 			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatePet, "Pet %s has phase %s; deleting it to recreate it", pod.Name, pod.Status.Phase)
 			doomed = append(doomed, pod)
+			remaining[i] = nil
 			settled = false
-		case replaceableUnhealthy(set, i, pod, revision, now):
+		case replaceableUnhealthy(set, i, pod, revs.update.Name, now):
 			c.replaceStuck(set, pod)
 			doomed = append(doomed, pod)
+			remaining[i] = nil
 			settled = false
 		default:
 			if err := c.repair(ctx, set, pod, ord); err != nil {
@@ -438,15 +491,17 @@ func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSe
 		if b := c.serviceMissing(set); b != nil {
 			p.blocked = b
 		} else {
-			p.waiting = "creating pets"
-			errs = append(errs, batched(len(missing), func(i int) error { return c.createPet(ctx, set, missing[i], revision) }))
+			p.waiting = fmt.Sprintf("creating %d pets", len(missing))
+			errs = append(errs, batched(len(missing), func(i int) error { return c.createPet(ctx, set, missing[i], slots[missing[i]], revs) }))
 		}
 	}
 	if err := joinErrors(nonNil(errs)); err != nil {
 		return err
 	}
-	if settled {
-		return c.rollingUpdate(ctx, set, replicas, revision, p)
+	// The rolling update counts missing and unavailable pets against
+	// maxUnavailable, so it need not wait for the set to settle.
+	if err := c.rollingUpdate(ctx, set, remaining, revs, p); err != nil || settled {
+		return err
 	}
 	if p.waiting == "" {
 		p.waiting = "waiting for pets to become Running and Ready"
@@ -454,29 +509,50 @@ func (c *defaultSetControl) actParallel(ctx context.Context, set *kennelv1.PetSe
 	return nil
 }
 
-// rollingUpdate replaces, from the highest ordinal down to the partition, the
-// first pet not made from the current template, one at a time. It runs only
-// when every replica exists, is healthy, and no condemned pet remains.
-func (c *defaultSetControl) rollingUpdate(ctx context.Context, set *kennelv1.PetSet, replicas []*corev1.Pod, revision string, p *progress) error {
-	if set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-		return nil
+// rollingUpdate deletes, from the highest ordinal down to the partition,
+// the pets not at the update revision that planRollingUpdate allows under
+// maxUnavailable; the ordering logic recreates them at the update revision.
+func (c *defaultSetControl) rollingUpdate(ctx context.Context, set *kennelv1.PetSet, replicas []*corev1.Pod, revs *setRevisions, p *progress) error {
+	plan := planRollingUpdate(set, replicas, revs.update.Name, c.clock.Now())
+	if plan.Waiting != "" && p.waiting == "" {
+		p.waiting = plan.Waiting
 	}
-	partition := 0 // a position: pets below it keep their template
-	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-		partition = int(*ru.Partition)
+	unhealthy := map[*corev1.Pod]bool{}
+	for _, pod := range plan.Unhealthy {
+		unhealthy[pod] = true
 	}
-	for i := len(replicas) - 1; i >= 0 && i >= partition; i-- {
-		pod := replicas[i]
-		if pod == nil || !isHealthy(pod) {
-			p.waiting = "rolling update waiting for pets to be healthy"
-			return nil
+	var errs []error
+	for _, pod := range plan.Delete {
+		if unhealthy[pod] {
+			c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonReplacingStuckPet, "Pet %s on revision %s is not available; replacing it with revision %s", pod.Name, petRevision(pod), revs.update.Name)
 		}
-		if petRevision(pod) != revision {
-			p.waiting = fmt.Sprintf("updating pet %s to revision %s", pod.Name, revision)
-			return c.deletePet(ctx, set, pod)
+		if err := c.deletePet(ctx, set, pod); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return joinErrors(errs)
+}
+
+// checkStuck reports a rollout stuck on a pet that stays not Ready past
+// the progress deadline, and asks to be called again when the first pet
+// still within it would reach it.
+func (c *defaultSetControl) checkStuck(set *kennelv1.PetSet, replicas []*corev1.Pod, revs *setRevisions, p *progress) {
+	_, blocked, next := stuckRollout(set, replicas, revs.current.Name, revs.update.Name, c.clock.Now())
+	if blocked != nil && (p.blocked == nil || p.blocked.Reason == ReasonPetNotReady) {
+		p.blocked = blocked
+	}
+	p.wait(next)
+}
+
+// countAt counts the created pets running the revision.
+func countAt(pets []*corev1.Pod, revision string) int32 {
+	var n int32
+	for _, pod := range pets {
+		if isCreated(pod) && petRevision(pod) == revision {
+			n++
+		}
+	}
+	return n
 }
 
 // batched calls fn for 0..n-1 in batches of 1, 2, 4, … up to maxBatch,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	clientset "k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -70,6 +72,7 @@ func DefaultRateLimiter() workqueue.TypedRateLimiter[string] {
 func NewController(ctx context.Context, kubeClient clientset.Interface, kennelClient versioned.Interface,
 	setInformer kennelinformers.PetSetInformer, podInformer coreinformers.PodInformer,
 	claimInformer coreinformers.PersistentVolumeClaimInformer, serviceInformer coreinformers.ServiceInformer,
+	revisionInformer appsinformers.ControllerRevisionInformer,
 	recorder record.EventRecorder, opts Options) (*Controller, error) {
 	logger := klog.FromContext(ctx)
 	if opts.Clock == nil {
@@ -89,6 +92,7 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		synced: []cache.InformerSynced{
 			setInformer.Informer().HasSynced, podInformer.Informer().HasSynced,
 			claimInformer.Informer().HasSynced, serviceInformer.Informer().HasSynced,
+			revisionInformer.Informer().HasSynced,
 		},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter,
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: QueueName}),
@@ -97,7 +101,9 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 	}
 	petControl := NewPetControl(kubeClient, c.claimLister, recorder, opts.Metrics)
 	status := NewStatusUpdater(kennelClient, c.setLister)
-	c.control = newSetControl(petControl, status, c.serviceLister, c.exp, opts.Clock, recorder)
+	control := newSetControl(petControl, status, c.serviceLister, c.exp, opts.Clock, recorder)
+	control.life = newLifecycle(kubeClient, kennelClient, revisionInformer.Lister(), c.claimLister)
+	c.control = control
 
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -113,6 +119,9 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		}},
 		{claimInformer.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.claimChanged, UpdateFunc: func(_, obj any) { c.claimChanged(obj) }, DeleteFunc: c.claimChanged,
+		}},
+		{revisionInformer.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc: c.revisionChanged, UpdateFunc: func(_, obj any) { c.revisionChanged(obj) }, DeleteFunc: c.revisionChanged,
 		}},
 		{serviceInformer.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.serviceChanged, UpdateFunc: func(_, obj any) { c.serviceChanged(obj) }, DeleteFunc: c.serviceChanged,
@@ -445,5 +454,27 @@ func (c *Controller) serviceChanged(obj any) {
 		if set.Spec.ServiceName == svc.Name {
 			c.queue.Add(setKey(set))
 		}
+	}
+}
+
+// revisionChanged enqueues the set controlling the revision, or every set
+// whose selector matches an orphan revision (it may be adopted).
+func (c *Controller) revisionChanged(obj any) {
+	rev, ok := obj.(*appsv1.ControllerRevision)
+	if !ok {
+		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			return
+		}
+		if rev, ok = tomb.Obj.(*appsv1.ControllerRevision); !ok {
+			return
+		}
+	}
+	ref := metav1.GetControllerOf(rev)
+	switch {
+	case ref == nil:
+		c.enqueueMatching(rev.Namespace, rev.Labels)
+	case ref.Kind == controllerKind.Kind && ref.APIVersion == controllerKind.GroupVersion().String():
+		c.queue.Add(rev.Namespace + "/" + ref.Name)
 	}
 }

@@ -48,6 +48,7 @@ func newFixture(t *testing.T, sets []*kennelv1.PetSet, kubeObjs ...runtime.Objec
 	c, err := NewController(context.Background(), f.kube, f.kennel,
 		f.pf.Kennel().V1().PetSets(), f.kf.Core().V1().Pods(),
 		f.kf.Core().V1().PersistentVolumeClaims(), f.kf.Core().V1().Services(),
+		f.kf.Apps().V1().ControllerRevisions(),
 		&eventLog{}, Options{Clock: &fakeClock{now: time.Unix(1e9, 0)}})
 	if err != nil {
 		t.Fatal(err)

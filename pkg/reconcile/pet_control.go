@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -187,12 +188,16 @@ func (c *realPetControl) claimTerminating(set *kennelv1.PetSet, name string) err
 	return &BlockedError{Reason: ReasonClaimTerminating, Message: fmt.Sprintf("Claim %s is being deleted", name)}
 }
 
-// claimOwnerReferences returns the owner references a new claim gets. Under
-// the Retain policy (the only one implemented) claims have no owner, so they
-// outlive their pets and the set. Delete policies would return a reference to
-// the set (whenDeleted) or to the pet (whenScaled) here, and the claim
-// manager would reconcile existing claims' references the same way.
-func claimOwnerReferences(_ *kennelv1.PetSet) []metav1.OwnerReference { return nil }
+// claimOwnerReferences returns the owner references a new claim gets: a
+// controller reference to the set under whenDeleted: Delete (so the claim
+// goes with the set), none otherwise. The retention logic (retention.go)
+// keeps existing claims' references in line with the policy.
+func claimOwnerReferences(set *kennelv1.PetSet) []metav1.OwnerReference {
+	if whenDeleted, _ := retentionPolicy(set); whenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+		return []metav1.OwnerReference{*metav1.NewControllerRef(set, controllerKind)}
+	}
+	return nil
+}
 
 // sortedClaims returns the claims ordered by name, for deterministic call order.
 func sortedClaims(m map[string]*corev1.PersistentVolumeClaim) []*corev1.PersistentVolumeClaim {

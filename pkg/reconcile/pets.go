@@ -5,15 +5,12 @@
 package reconcile
 
 import (
-	"encoding/json"
-	"hash/fnv"
 	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
@@ -169,15 +166,6 @@ func newClaims(set *kennelv1.PetSet, ord int) map[string]*corev1.PersistentVolum
 		claims[tmpl.Name] = claim
 	}
 	return claims
-}
-
-// templateRevision returns the revision name of the set's current pod
-// template: <set>-<hash>. Pets made from an older template carry another one.
-func templateRevision(set *kennelv1.PetSet) string {
-	h := fnv.New32a()
-	b, _ := json.Marshal(&set.Spec.Template)
-	_, _ = h.Write(b)
-	return set.Name + "-" + rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
 }
 
 // petRevision returns the revision label of the pod.

@@ -86,8 +86,9 @@ func claimTemplate(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (s
 }
 
 // expansionAllowed reports whether the claim's StorageClass allows volume
-// expansion, or why not. classes maps class names to classes.
-func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass) (bool, string) {
+// expansion, or why not. classes maps class names to classes; unreadable
+// maps class names to why they could not be read.
+func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass, unreadable map[string]string) (bool, string) {
 	var name string
 	if claim.Spec.StorageClassName != nil {
 		name = *claim.Spec.StorageClassName
@@ -101,6 +102,9 @@ func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*s
 	if name == "" {
 		return false, "it has no StorageClass"
 	}
+	if why, ok := unreadable[name]; ok {
+		return false, fmt.Sprintf("cannot read StorageClass %s: %s", name, why)
+	}
 	class, ok := classes[name]
 	if !ok {
 		return false, fmt.Sprintf("StorageClass %s not found", name)
@@ -112,7 +116,7 @@ func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*s
 }
 
 // planClaimResize compares each of the set's claims with its template.
-func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass) resizePlan {
+func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass, unreadable map[string]string) resizePlan {
 	var plan resizePlan
 	want := templateStorage(set)
 	sorted := append([]*corev1.PersistentVolumeClaim(nil), claims...)
@@ -136,7 +140,7 @@ func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClai
 			plan.Refused = append(plan.Refused, fmt.Sprintf("%s: requests %s, more than the template's %s; claims cannot shrink", claim.Name, have.String(), to.String()))
 			continue
 		case cmp > 0:
-			if ok, why := expansionAllowed(claim, classes); !ok {
+			if ok, why := expansionAllowed(claim, classes, unreadable); !ok {
 				plan.Refused = append(plan.Refused, fmt.Sprintf("%s: cannot expand to %s: %s", claim.Name, to.String(), why))
 				continue
 			}

@@ -34,17 +34,18 @@ func TestPlanClaimResize(t *testing.T) {
 	set := retSet("", "")
 	set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")}
 	claims := []*corev1.PersistentVolumeClaim{
-		sizedClaim("data-web-0", "fast", "2Gi", "2Gi"),  // done
-		sizedClaim("data-web-1", "fast", "1Gi", "1Gi"),  // expand
-		sizedClaim("data-web-2", "", "1Gi", "1Gi"),      // default class: expand
-		sizedClaim("data-web-3", "fixed", "1Gi", "1Gi"), // refused
-		sizedClaim("data-web-4", "fast", "2Gi", "1Gi"),  // raised, capacity pending
-		sizedClaim("data-web-5", "gone", "1Gi", "1Gi"),  // class missing
-		sizedClaim("data-web-6", "fast", "4Gi", "4Gi"),  // would shrink
-		sizedClaim("data-web-7", "fast", "2Gi", ""),     // not bound yet: done
-		sizedClaim("other-web-0", "fast", "1Gi", "1Gi"), // not ours
+		sizedClaim("data-web-0", "fast", "2Gi", "2Gi"),   // done
+		sizedClaim("data-web-1", "fast", "1Gi", "1Gi"),   // expand
+		sizedClaim("data-web-2", "", "1Gi", "1Gi"),       // default class: expand
+		sizedClaim("data-web-3", "fixed", "1Gi", "1Gi"),  // refused
+		sizedClaim("data-web-4", "fast", "2Gi", "1Gi"),   // raised, capacity pending
+		sizedClaim("data-web-5", "gone", "1Gi", "1Gi"),   // class missing
+		sizedClaim("data-web-6", "fast", "4Gi", "4Gi"),   // would shrink
+		sizedClaim("data-web-7", "fast", "2Gi", ""),      // not bound yet: done
+		sizedClaim("data-web-8", "locked", "1Gi", "1Gi"), // class unreadable
+		sizedClaim("other-web-0", "fast", "1Gi", "1Gi"),  // not ours
 	}
-	plan := planClaimResize(set, claims, classes)
+	plan := planClaimResize(set, claims, classes, map[string]string{"locked": "forbidden"})
 	var expand []string
 	for _, e := range plan.Expand {
 		expand = append(expand, e.Claim.Name+"->"+e.To.String())
@@ -52,24 +53,25 @@ func TestPlanClaimResize(t *testing.T) {
 	if got := strings.Join(expand, ","); got != "data-web-1->2Gi,data-web-2->2Gi" {
 		t.Errorf("expand %s", got)
 	}
-	if plan.Total != 8 || plan.Done != 2 || len(plan.Refused) != 3 || len(plan.Pending) != 3 {
+	if plan.Total != 9 || plan.Done != 2 || len(plan.Refused) != 4 || len(plan.Pending) != 3 {
 		t.Errorf("plan %+v", plan)
 	}
 	c := plan.condition(3)
 	if c.Status != metav1.ConditionFalse || c.Reason != ReasonResizeNotAllowed ||
 		!strings.Contains(c.Message, "StorageClass fixed does not allow volume expansion") ||
-		!strings.Contains(c.Message, "StorageClass gone not found") || !strings.Contains(c.Message, "cannot shrink") {
+		!strings.Contains(c.Message, "StorageClass gone not found") || !strings.Contains(c.Message, "cannot shrink") ||
+		!strings.Contains(c.Message, "cannot read StorageClass locked: forbidden") {
 		t.Errorf("condition %+v", c)
 	}
 	// Everything expandable and done: True.
-	done := planClaimResize(set, claims[:1], classes).condition(3)
+	done := planClaimResize(set, claims[:1], classes, nil).condition(3)
 	if done.Status != metav1.ConditionTrue || done.Reason != ReasonResized {
 		t.Errorf("done condition %+v", done)
 	}
-	if pending := planClaimResize(set, claims[4:5], classes).condition(3); pending.Reason != ReasonResizing {
+	if pending := planClaimResize(set, claims[4:5], classes, nil).condition(3); pending.Reason != ReasonResizing {
 		t.Errorf("pending condition %+v", pending)
 	}
-	if planClaimResize(revSet("x"), nil, classes).condition(1) != nil {
+	if planClaimResize(revSet("x"), nil, classes, nil).condition(1) != nil {
 		t.Errorf("condition without claim templates")
 	}
 	client := fake.NewClientset(claims[1])

@@ -74,6 +74,7 @@ func desiredClaimOwners(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClai
 		// collector removes the claim after the set.
 		wantSet = true
 	}
+	keepPetRefs := whenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType && condemned
 	var petName string
 	if pet != nil {
 		petName = pet.Name
@@ -90,12 +91,16 @@ func desiredClaimOwners(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClai
 			}
 			hasSet = true
 		case ref.Kind == "Pod" && ref.APIVersion == "v1" && ref.Name == petName:
-			// A reference to this ordinal's pet, or to an earlier pod of
-			// the same name: keep only the wanted one.
-			if !wantPet || hasPet || ref.UID != pet.UID {
+			// A reference to this ordinal's pet or an earlier pod of the
+			// same name. While the ordinal is condemned under whenScaled:
+			// Delete it stays, even once the pet is gone: the garbage
+			// collector is about to delete the claim. Otherwise it goes.
+			if !keepPetRefs {
 				continue
 			}
-			hasPet = true
+			if pet != nil && ref.UID == pet.UID {
+				hasPet = true
+			}
 		}
 		out = append(out, ref)
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -105,6 +106,7 @@ type sim struct {
 	podIdx   cache.Indexer
 	claimIdx cache.Indexer
 	svcIdx   cache.Indexer
+	revIdx   cache.Indexer
 
 	mu      sync.Mutex
 	uid     int
@@ -163,6 +165,7 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 		podIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
 		claimIdx: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
 		svcIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
+		revIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
 		hold:     map[string]bool{},
 		fail:     map[string]bool{},
 		liveAt:   map[string][]string{},
@@ -170,6 +173,8 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 	s.exp = newExpectations(s.clock)
 	pets := NewPetControl(s.client, corelisters.NewPersistentVolumeClaimLister(s.claimIdx), s.events, nil)
 	s.control = newSetControl(pets, s.status, corelisters.NewServiceLister(s.svcIdx), s.exp, s.clock, s.events)
+	s.control.life = newLifecycle(s.client, nil, appslisters.NewControllerRevisionLister(s.revIdx), corelisters.NewPersistentVolumeClaimLister(s.claimIdx))
+	s.control.life.finalizers = simFinalizers{s}
 
 	s.client.PrependReactor("create", "pods", s.onCreatePod)
 	s.client.PrependReactor("delete", "pods", s.onDeletePod)
@@ -338,6 +343,14 @@ func (s *sim) refresh() {
 	if err := s.claimIdx.Replace(claimObjs, ""); err != nil {
 		s.t.Fatal(err)
 	}
+	revs, _ := s.client.AppsV1().ControllerRevisions("").List(ctx, metav1.ListOptions{})
+	revObjs := []any{}
+	for i := range revs.Items {
+		revObjs = append(revObjs, &revs.Items[i])
+	}
+	if err := s.revIdx.Replace(revObjs, ""); err != nil {
+		s.t.Fatal(err)
+	}
 	svcs, _ := s.client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	svcObjs := []any{}
 	for i := range svcs.Items {
@@ -473,4 +486,12 @@ func (s *sim) podNames() []string {
 func (s *sim) setReplicas(n int32) {
 	s.set.Spec.Replicas = &n
 	s.set.Generation++
+}
+
+// simFinalizers writes finalizers to the simulated set.
+type simFinalizers struct{ s *sim }
+
+func (f simFinalizers) SetFinalizers(_ context.Context, _ *kennelv1.PetSet, finalizers []string) error {
+	f.s.set.Finalizers = finalizers
+	return nil
 }

@@ -87,6 +87,7 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 		kubeFactory.Core().V1().Pods(),
 		kubeFactory.Core().V1().PersistentVolumeClaims(),
 		kubeFactory.Core().V1().Services(),
+		kubeFactory.Apps().V1().ControllerRevisions(),
 		recorder, reconcile.Options{Metrics: metrics})
 	if err != nil {
 		return err
