@@ -145,6 +145,32 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	for i := range results {
 		results[i] = map[string][]sample{}
 	}
+	// Warm-up, not measured: each side scales a small set up and down once,
+	// so first-use costs (kube-controller-manager's service-account tokens,
+	// API server caches, kwok's node state) land in no measured round.
+	warm := []scenario{
+		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 0, to: 2, timeout: 2 * time.Minute},
+		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 2, to: 0, timeout: 2 * time.Minute},
+	}
+	for _, s := range sides {
+		ns := "bench-warmup-" + s.name()
+		if err := createNamespace(ctx, p.Client(), ns); err != nil {
+			return nil, err
+		}
+		if err := s.create(ctx, ns, "w", appsv1.OrderedReadyPodManagement); err != nil {
+			return nil, fmt.Errorf("%s: warm-up: %w", s.name(), err)
+		}
+		for _, sc := range warm {
+			if r := run(ctx, p, s, ctl, kcmPid, ns, "w", sc); r.err != nil {
+				return nil, fmt.Errorf("%s: warm-up scale to %d: %w", s.name(), sc.to, r.err)
+			}
+		}
+		if err := deleteNamespace(ctx, p.Client(), ns); err != nil {
+			c.Logf("controller: %v", err)
+		}
+	}
+	c.Logf("controller: warm-up done")
+
 	seq := 0
 	for round := 0; round < c.Rounds; round++ {
 		for _, s := range sides {
