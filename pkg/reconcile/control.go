@@ -125,6 +125,8 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 		errs = append(errs, c.syncClaimOwners(ctx, set, claims, pets, slots))
 	}
 	switch {
+	case set.DeletionTimestamp != nil && hasFinalizer(set) && orphaning(set):
+		p.waiting = "PetSet is being deleted; the garbage collector releases or deletes the pets"
 	case set.DeletionTimestamp != nil && hasFinalizer(set):
 		p.waiting = "PetSet is being deleted"
 		if c.exp.Satisfied(setKey(set)) || c.recheckExpectations(ctx, set, &p) {

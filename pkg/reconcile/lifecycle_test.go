@@ -481,3 +481,33 @@ func templateRevision(set *kennelv1.PetSet) string {
 	}
 	return rev.Name
 }
+
+// Deleting with orphan propagation: the controller deletes no pet and lets
+// the finalizer go once the garbage collector has released them.
+func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
+	set := newSet("web", 3, appsv1.ParallelPodManagement)
+	set.Annotations = map[string]string{OrderedTeardownAnnotation: "true"}
+	s := newSim(t, set, newService("web"))
+	s.run(30)
+	now := metav1.NewTime(s.clock.Now())
+	s.set.DeletionTimestamp = &now
+	s.set.Finalizers = append(s.set.Finalizers, metav1.FinalizerOrphanDependents)
+	s.deletes = nil
+	for range 5 {
+		_ = s.step()
+	}
+	if len(s.deletes) != 0 || !hasFinalizer(s.set) {
+		t.Fatalf("deletes %v finalizers %v while orphaning", s.deletes, s.set.Finalizers)
+	}
+	// The garbage collector releases the pets.
+	for _, p := range s.livePods() {
+		p.OwnerReferences = nil
+		if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.step()
+	if hasFinalizer(s.set) || len(s.deletes) != 0 || len(s.livePods()) != 3 {
+		t.Fatalf("finalizers %v deletes %v pods %v", s.set.Finalizers, s.deletes, s.podNames())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -26,6 +27,18 @@ const (
 	// TeardownFinalizer holds a deleted set until its pets are gone.
 	TeardownFinalizer = "kennel.dev/ordered-teardown"
 )
+
+// orphaning reports whether the set is being deleted with orphan (or
+// foreground) propagation: the garbage collector then releases (or
+// deletes) the pets itself, and ordered teardown stands aside.
+func orphaning(set *kennelv1.PetSet) bool {
+	for _, f := range set.Finalizers {
+		if f == metav1.FinalizerOrphanDependents || f == metav1.FinalizerDeleteDependents {
+			return true
+		}
+	}
+	return false
+}
 
 // wantsOrderedTeardown reports whether the set asks for ordered teardown.
 func wantsOrderedTeardown(set *kennelv1.PetSet) bool {

@@ -517,6 +517,27 @@ func TestOrderedTeardown(t *testing.T) {
 			t.Fatalf("two pets terminating at once: %v", terminating)
 		}
 	}
+
+	// With --cascade=orphan the pets stay: ordered teardown stands aside.
+	db := newPetSet("db", 2, false)
+	db.Annotations = map[string]string{reconcile.OrderedTeardownAnnotation: "true"}
+	e.create(db)
+	_, pets := e.waitSet(ctx, "db", "2 pets and the finalizer", func(s *kennelv1.PetSet, pets []corev1.Pod) bool {
+		return allReady(pets, 2) && slices.Contains(s.Finalizers, reconcile.TeardownFinalizer)
+	})
+	before := uids(pets)
+	if _, err := e.kubectl(e.Namespace, "delete", "petsets.kennel.dev", "db", "--cascade=orphan", "--wait=true", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	pets = e.pets(ctx, "db")
+	if got := uids(pets); !mapsEqual(got, before) {
+		t.Fatalf("orphan delete replaced or removed pets: %v -> %v", before, got)
+	}
+	for _, p := range pets {
+		if p.DeletionTimestamp != nil || metav1.GetControllerOf(&p) != nil {
+			t.Fatalf("pet %s deleting=%v owner=%v after orphan delete", p.Name, p.DeletionTimestamp != nil, metav1.GetControllerOf(&p))
+		}
+	}
 }
 
 // Reserved ordinals: ordinal 1 is taken out without renumbering; its claim
