@@ -511,3 +511,35 @@ func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 		t.Fatalf("finalizers %v deletes %v pods %v", s.set.Finalizers, s.deletes, s.podNames())
 	}
 }
+
+// Once the set has converged (claims carry the owners the policy asks for,
+// the revision exists), passes write nothing: no owner-reference or
+// revision churn.
+func TestSettledPassesWriteNothing(t *testing.T) {
+	set := newSet("web", 3, appsv1.ParallelPodManagement)
+	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+	}
+	s := newSim(t, set, newService("web"))
+	s.run(20)
+	for range 3 {
+		_ = s.step()
+	}
+	updates := func() int {
+		n := 0
+		for _, a := range s.client.Actions() {
+			if v := a.GetVerb(); v == "create" || v == "update" || v == "patch" || v == "delete" {
+				n++
+			}
+		}
+		return n
+	}
+	before := updates()
+	for range 5 {
+		_ = s.step()
+	}
+	if after := updates(); after != before {
+		t.Fatalf("%d writes in settled passes", after-before)
+	}
+}
