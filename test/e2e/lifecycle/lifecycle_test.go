@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -47,6 +48,7 @@ func TestRollingUpdateAndRollback(t *testing.T) {
 			e.create(set)
 			s1, _ := e.waitSet(ctx, "web", "initial rollout", rolledOut(3, image1))
 			r1 := s1.Status.UpdateRevision
+			claimsBefore := e.claimUIDs(ctx)
 			rec := e.RecordPods(ctx, "app=web")
 
 			e.setImage("web", image2)
@@ -86,6 +88,9 @@ func TestRollingUpdateAndRollback(t *testing.T) {
 				}
 				if len(claims.Items) != 3 {
 					t.Fatalf("%d claims, want 3 (retained through updates)", len(claims.Items))
+				}
+				if after := e.claimUIDs(ctx); !mapsEqual(after, claimsBefore) {
+					t.Fatalf("claims replaced by the updates: %v -> %v", claimsBefore, after)
 				}
 			}
 		})
@@ -359,6 +364,20 @@ func TestStuckRolloutRecovers(t *testing.T) {
 	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingStuckPet) {
 		t.Errorf("no %s event", reconcile.ReasonReplacingStuckPet)
 	}
+}
+
+// claimUIDs maps the namespace's claim names to UIDs.
+func (e *env) claimUIDs(ctx context.Context) map[string]types.UID {
+	e.T.Helper()
+	list, err := e.Client.CoreV1().PersistentVolumeClaims(e.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	out := map[string]types.UID{}
+	for _, c := range list.Items {
+		out[c.Name] = c.UID
+	}
+	return out
 }
 
 func (e *env) claimNames(ctx context.Context) []string {
