@@ -383,6 +383,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			rk = append(rk, s.toReady...)
 			if s.err != nil {
 				timing.Notes = append(timing.Notes, fmt.Sprintf("kennel, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
+				timing.Failures++
 				continue
 			}
 			tk = append(tk, s.elapsed.Seconds())
@@ -396,6 +397,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			ru = append(ru, s.toReady...)
 			if s.err != nil {
 				timing.Notes = append(timing.Notes, fmt.Sprintf("upstream, %s: FAILED: %s", sc.name, firstLine(s.err.Error())))
+				timing.Failures++
 				continue
 			}
 			tu = append(tu, s.elapsed.Seconds())

@@ -120,11 +120,13 @@ func PeerFinder(c PeerFinderConfig) []Section {
 	cpu := map[string][]float64{}
 	qps := map[string][]float64{}
 	var notes []string
+	failures := 0
 	for round := 0; round < c.Rounds; round++ {
 		for _, b := range sides {
 			xs, rs, err := c.latency(b)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("%s change latency, round %d: %v", b.Name, round+1, err))
+				notes = append(notes, fmt.Sprintf("%s change latency, round %d: FAILED: %v", b.Name, round+1, err))
+				failures++
 			}
 			lat[b.Name] = append(lat[b.Name], xs...)
 			react[b.Name] = append(react[b.Name], rs...)
@@ -134,7 +136,8 @@ func PeerFinder(c PeerFinderConfig) []Section {
 		for _, b := range sides {
 			r, h, p, q, err := c.idle(b)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("%s idle, round %d: %v", b.Name, round+1, err))
+				notes = append(notes, fmt.Sprintf("%s idle, round %d: FAILED: %v", b.Name, round+1, err))
+				failures++
 				continue
 			}
 			rss[b.Name] = append(rss[b.Name], r)
@@ -157,6 +160,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 			"Both poll DNS every 1 s (upstream: fixed; kennel: --poll-interval default), so the latency is dominated by where in the poll cycle the change lands (uniform over 0–1 s; changes are spaced by a random 0.2–1.2 s) and its median moves by ±0.15 s between runs. The reaction time removes that phase: it runs from the DNS server's first answer carrying the new membership to the script's first instruction (lookup, comparison, fork/exec of the script, shell start-up).",
 			"Idle CPU is the peer-finder process's on-CPU time over the window, summed over its threads from /proc/PID/task/*/schedstat (nanoseconds; the scripts it runs are other processes and not counted). RSS is VmRSS from /proc/PID/status at the end of the window.",
 		}, notes...),
+		Failures: failures,
 	}
 
 	correct := Section{Title: "peer-finder: what the script receives (facts, not timings)"}
@@ -166,6 +170,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 			f, err := c.correctness(b, n)
 			if err != nil {
 				f.err = err
+				correct.Failures++
 			}
 			facts[b.Name] = f
 		}
@@ -180,7 +185,8 @@ func PeerFinder(c PeerFinderConfig) []Section {
 		for _, b := range sides {
 			d, st, orphan, err := c.shutdown(b)
 			if err != nil {
-				shut.Notes = append(shut.Notes, fmt.Sprintf("%s shutdown, round %d: %v", b.Name, round+1, err))
+				shut.Notes = append(shut.Notes, fmt.Sprintf("%s shutdown, round %d: FAILED: %v", b.Name, round+1, err))
+				shut.Failures++
 				continue
 			}
 			if b.Name == "kennel" {

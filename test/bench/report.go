@@ -23,6 +23,8 @@ type Section struct {
 	Title string
 	Rows  []Row
 	Notes []string
+	// Failures counts measurements that failed (each has a note).
+	Failures int
 }
 
 // Median returns the median of xs (the mean of the middle two for an even

@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 				Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})
 			if err != nil {
-				sections = append(sections, Section{Title: "controller", Notes: []string{"the controller suite failed: " + err.Error()}})
+				sections = append(sections, Section{Title: "controller", Notes: []string{"the controller suite failed: " + err.Error()}, Failures: 1})
 			}
 			sections = append(sections, secs...)
 		default:
@@ -101,7 +101,16 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 		if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(o.Out, buf.Bytes(), 0o644)
+		if err := os.WriteFile(o.Out, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	failures := 0
+	for _, s := range sections {
+		failures += s.Failures
+	}
+	if failures > 0 {
+		return fmt.Errorf("%d measurements failed (see the FAILED notes in the summary; logs in %s)", failures, dir)
 	}
 	return nil
 }
