@@ -16,6 +16,11 @@ source "$(dirname "$0")/lib.sh"
 kubectl=${KUBECTL:-kubectl}
 dir=${KENNEL_DEPLOY_DIR:-$KENNEL_ROOT/deploy}
 timeout=${KENNEL_DEPLOY_TIMEOUT:-5m}
+case $timeout in
+  *m) timeout_seconds=$((${timeout%m} * 60)) ;;
+  *s) timeout_seconds=${timeout%s} ;;
+  *) log "KENNEL_DEPLOY_TIMEOUT must look like 5m or 300s, not $timeout"; exit 1 ;;
+esac
 
 command -v "$kubectl" >/dev/null || { log "no $kubectl on PATH (set KUBECTL)"; exit 1; }
 [ -f "$dir/kustomization.yaml" ] || { log "no kustomization.yaml in $dir"; exit 1; }
@@ -32,7 +37,13 @@ printf '%s\n' "$applied" | sed 's/^/    /' >&2
 while read -r kind ns name; do
   [ "$kind" = CustomResourceDefinition ] || continue
   log "waiting for CRD $name to be Established"
-  "$kubectl" wait --for=condition=Established --timeout="$timeout" "crd/$name" >/dev/null
+  # `kubectl wait --for=condition=...` fails outright on a CRD whose status
+  # has no conditions yet (right after creation), so poll the condition.
+  deadline=$((SECONDS + timeout_seconds))
+  until [ "$("$kubectl" get "crd/$name" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ]; do
+    [ $SECONDS -lt $deadline ] || { log "CRD $name not Established after $timeout"; exit 1; }
+    sleep 1
+  done
 done <<<"$applied"
 
 while read -r kind ns name; do

@@ -63,7 +63,7 @@ func setup(t *testing.T) *env {
 	crdOnce.Do(func() {
 		_, crdErr = e.kubectl("", "apply", "--server-side", "-k", filepath.Join("..", "..", "..", "deploy", "crd"))
 		if crdErr == nil {
-			_, crdErr = e.kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev")
+			crdErr = f.WaitForCRDEstablished(f.Context(time.Minute), "petsets.kennel.dev")
 		}
 	})
 	if crdErr != nil {

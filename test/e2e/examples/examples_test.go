@@ -79,7 +79,7 @@ func installCRD(t *testing.T, f *framework.Framework) {
 	crdOnce.Do(func() {
 		_, err = kubectl(t, f, "", "apply", "--server-side", "--field-manager=kennel-e2e", "-k", filepath.Join(repoRoot(t), "deploy", "crd"))
 		if err == nil {
-			_, err = kubectl(t, f, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/petsets.kennel.dev")
+			err = f.WaitForCRDEstablished(f.Context(time.Minute), "petsets.kennel.dev")
 		}
 	})
 	if err != nil {
