@@ -34,6 +34,9 @@ func TestSandboxRunsPeerFinder(t *testing.T) {
 	c := PeerFinderConfig{Sandbox: sb, Dir: t.TempDir(), Logf: t.Logf}
 
 	f, err := c.correctness(Binary{Name: "kennel", Path: pf}, 12)
+	if err != nil && strings.Contains(err.Error(), "operation not permitted") {
+		t.Skipf("namespaces not permitted here: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
