@@ -428,46 +428,6 @@ func TestZooKeeperOnStartErrors(t *testing.T) {
 	}
 }
 
-// fakeZkCli stands in for zkCli.sh: `-server ADDR config` prints the ensemble
-// kept in $FAKE_ZK_STATE (with log noise around it, as the real one prints);
-// `-server ADDR reconfig [-add SPECS] [-remove IDS]` changes it, unless
-// FAKE_ZK_MODE=ignore. FAKE_ZK_MODE=down fails every command. Every call is
-// appended to $FAKE_ZK_LOG.
-const fakeZkCli = `#!/bin/sh
-echo "zkCli.sh $*" >>"$FAKE_ZK_LOG"
-[ "${FAKE_ZK_MODE:-}" != down ] || { echo "Connection refused" >&2; exit 1; }
-[ "$1" = -server ] || exit 2
-shift 2
-cmd=$1; shift
-echo "Connecting to 127.0.0.1:2181"
-echo "WATCHER::"
-echo "WatchedEvent state:SyncConnected type:None path:null"
-case $cmd in
-config)
-  cat "$FAKE_ZK_STATE"
-  echo "version=100000000"
-  ;;
-reconfig)
-  [ "${FAKE_ZK_MODE:-}" != ignore ] || exit 0
-  while [ $# -gt 0 ]; do
-    case $1 in
-    -add) echo "$2" | tr ',' '\n' >>"$FAKE_ZK_STATE" ;;
-    -remove)
-      for id in $(echo "$2" | tr ',' ' '); do
-        grep -v "^server\.$id=" "$FAKE_ZK_STATE" >"$FAKE_ZK_STATE.new" || true
-        mv "$FAKE_ZK_STATE.new" "$FAKE_ZK_STATE"
-      done ;;
-    *) exit 2 ;;
-    esac
-    shift 2
-  done
-  echo "Committed new configuration:"
-  cat "$FAKE_ZK_STATE"
-  ;;
-*) exit 2 ;;
-esac
-`
-
 func ensembleOf(peers []string) string {
 	var b strings.Builder
 	for _, p := range peers {
@@ -506,7 +466,13 @@ func TestZooKeeperOnChange(t *testing.T) {
 				cli := filepath.Join(dir, "zkCli.sh")
 				state := filepath.Join(dir, "ensemble")
 				logf := filepath.Join(dir, "calls")
-				if err := os.WriteFile(cli, []byte(fakeZkCli), 0o755); err != nil {
+				// testdata/fake-zkCli.sh stands in for zkCli.sh (the e2e
+				// tests use it too).
+				fake, err := os.ReadFile(filepath.Join("testdata", "fake-zkCli.sh"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(cli, fake, 0o755); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(state, []byte(ensembleOf(tc.ensemble)), 0o644); err != nil {

@@ -510,7 +510,7 @@ func TestZooKeeperScaleReconfig(t *testing.T) {
 	sidecar := exec.Command(peerFinder, args...)
 	sidecar.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
-		"ZKCLI=" + filepath.Join(repoRoot(t), "test", "e2e", "examples", "testdata", "zkCli.sh"),
+		"ZKCLI=" + filepath.Join(repoRoot(t), "examples", "testdata", "fake-zkCli.sh"),
 		"FAKE_ZK_STATE=" + state,
 		"FAKE_ZK_LOG=" + calls,
 	}

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Stand-in for zkCli.sh in the e2e tests: `-server ADDR config` prints the
-# ensemble kept in $FAKE_ZK_STATE; `-server ADDR reconfig [-add SPECS]
-# [-remove IDS]` changes it. Every call is appended to $FAKE_ZK_LOG.
+# Stand-in for zkCli.sh in the example and e2e tests: `-server ADDR config`
+# prints the ensemble kept in $FAKE_ZK_STATE (with log noise around it, as the
+# real one prints); `-server ADDR reconfig [-add SPECS] [-remove IDS]` changes
+# it, unless FAKE_ZK_MODE=ignore. FAKE_ZK_MODE=down fails every command. Every
+# call is appended to $FAKE_ZK_LOG.
 echo "zkCli.sh $*" >>"$FAKE_ZK_LOG"
 [ "${FAKE_ZK_MODE:-}" != down ] || { echo "Connection refused" >&2; exit 1; }
 [ "$1" = -server ] || exit 2
