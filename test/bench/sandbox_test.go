@@ -44,7 +44,8 @@ func TestSandboxRunsPeerFinder(t *testing.T) {
 		t.Errorf("kennel's peer-finder in the sandbox: %+v", f)
 	}
 
-	r, err := c.startFinder(Binary{Name: "kennel", Path: pf}, "test", 1, recordStart+"cat > \"$D/stdin\"\n")
+	r, err := c.startFinder(Binary{Name: "kennel", Path: pf}, "test", 1,
+		recordStart+"cat > \"$D/stdin.tmp\" && mv \"$D/stdin.tmp\" \"$D/stdin\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +59,17 @@ func TestSandboxRunsPeerFinder(t *testing.T) {
 	if _, err := r.waitStarts(1, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(r.dir, "stdin"))
-	if err != nil {
-		t.Fatal(err)
+	// The script records its start before it reads stdin: wait for the
+	// list it read to land.
+	want := "web-0.web.default.svc.cluster.local\nweb-1.web.default.svc.cluster.local\nweb-2.web.default.svc.cluster.local\n"
+	var got []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, _ = os.ReadFile(filepath.Join(r.dir, "stdin")); string(got) == want {
+			break
+		}
 	}
-	if want := "web-0.web.default.svc.cluster.local\nweb-1.web.default.svc.cluster.local\nweb-2.web.default.svc.cluster.local\n"; string(b) != want {
-		t.Errorf("after SetPeers(3) the script read %q, want %q", b, want)
+	if string(got) != want {
+		t.Errorf("after SetPeers(3) the script read %q, want %q", got, want)
 	}
 	udp, tcp, err := r.sb.Queries()
 	if err != nil || udp+tcp == 0 {
