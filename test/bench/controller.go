@@ -436,7 +436,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,
 		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. Pod DELETEs also include kwok's final delete of each terminating pod, the same on both sides. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
-		"The upstream StatefulSet controller writes ControllerRevisions; kennel records no ControllerRevision (docs/controller.md).")
+		"ControllerRevision writes (both controllers record the template's revisions) count as the set controller's.")
 	cpu.Rows = append(cpu.Rows, Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
 		Upstream: MiB(kcmRSS) + " (whole kube-controller-manager)", Ratio: "n/a"})
 	cpu.Notes = append(cpu.Notes,
