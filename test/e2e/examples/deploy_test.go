@@ -97,6 +97,7 @@ func TestDeploy(t *testing.T) {
 			{"create", "persistentvolumeclaims", "-n", f.Namespace},
 			{"create", "controllerrevisions.apps", "-n", f.Namespace},
 			{"create", "events", "-n", f.Namespace},
+			{"get", "storageclasses.storage.k8s.io"},
 		}
 		for _, a := range allowed {
 			if out, err := kubectl(t, f, "", append([]string{"auth", "can-i", as}, a...)...); err != nil || strings.TrimSpace(out) != "yes" {
