@@ -1,16 +1,11 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,58 +35,26 @@ type env struct {
 	dynamic dynamic.ResourceInterface
 }
 
-var (
-	crdOnce sync.Once
-	crdErr  error
-)
-
 // setup installs the CRD once per test binary, the way the docs tell users
 // to (kubectl apply --server-side -k deploy/crd), and waits until PetSets
 // are served.
 func setup(t *testing.T) *env {
 	t.Helper()
 	f := framework.New(t)
-	kc, err := versioned.NewForConfig(f.Plane.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := f.InstallPetSetCRD()
 	dc, err := dynamic.NewForConfig(f.Plane.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{Framework: f, kennel: kc, dynamic: dc.Resource(petsets).Namespace(f.Namespace)}
-	crdOnce.Do(func() {
-		_, crdErr = e.kubectl("", "apply", "--server-side", "-k", filepath.Join("..", "..", "..", "deploy", "crd"))
-		if crdErr == nil {
-			crdErr = f.WaitForCRDEstablished(f.Context(time.Minute), "petsets.kennel.dev")
-		}
-	})
-	if crdErr != nil {
-		t.Fatalf("install the CRD: %v", crdErr)
-	}
-	ctx := f.Context(time.Minute)
-	if err := f.WaitFor(ctx, "PetSets served", func(ctx context.Context) (bool, error) {
-		_, err := kc.KennelV1().PetSets(f.Namespace).List(ctx, metav1.ListOptions{})
-		return err == nil, framework.Retry(err)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &env{Framework: f, kennel: kc, dynamic: dc.Resource(petsets).Namespace(f.Namespace)}
 }
 
 // kubectl runs the plane's kubectl, in namespace ns if set.
 func (e *env) kubectl(ns string, args ...string) (string, error) {
-	full := []string{"--kubeconfig=" + e.Plane.Kubeconfig()}
 	if ns != "" {
-		full = append(full, "--namespace="+ns)
+		args = append([]string{"--namespace=" + ns}, args...)
 	}
-	cmd := exec.Command(filepath.Join(e.Plane.BinDir(), "kubectl"), append(full, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
+	return e.Kubectl("", args...)
 }
 
 func (e *env) create(ctx context.Context, obj map[string]any) (*unstructured.Unstructured, error) {

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,56 +34,27 @@ import (
 func TestMain(m *testing.M) { os.Exit(framework.Main(m)) }
 
 // repoRoot is the repository's top directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	r, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func repoRoot(testing.TB) string { return framework.RepoRoot() }
 
-// kubectl runs the plane's kubectl with stdin; it returns stdout, or fails
-// the test with stderr unless wantErr.
-func kubectl(t testing.TB, f *framework.Framework, stdin string, args ...string) (string, error) {
-	t.Helper()
-	bin := filepath.Join(f.Plane.BinDir(), "kubectl")
-	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + f.Plane.Kubeconfig()}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return stdout.String(), fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
+// kubectl runs the plane's kubectl with stdin and returns its stdout.
+func kubectl(_ testing.TB, f *framework.Framework, stdin string, args ...string) (string, error) {
+	return f.Kubectl(stdin, args...)
 }
 
 func mustKubectl(t testing.TB, f *framework.Framework, stdin string, args ...string) string {
 	t.Helper()
-	out, err := kubectl(t, f, stdin, args...)
+	out, err := f.Kubectl(stdin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-var crdOnce sync.Once
-
-// installCRD applies deploy/crd once per plane and waits until the PetSet
-// CRD is Established.
+// installCRD applies deploy/crd once per plane and waits until PetSets are
+// served.
 func installCRD(t *testing.T, f *framework.Framework) {
 	t.Helper()
-	var err error
-	crdOnce.Do(func() {
-		_, err = kubectl(t, f, "", "apply", "--server-side", "--field-manager=kennel-e2e", "-k", filepath.Join(repoRoot(t), "deploy", "crd"))
-		if err == nil {
-			err = f.WaitForCRDEstablished(f.Context(time.Minute), "petsets.kennel.dev")
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.InstallPetSetCRD()
 }
 
 // render returns the objects of an example's kustomization.
@@ -201,39 +171,11 @@ func controllerAvailable(t testing.TB) bool {
 // the test ends; its log goes to the test log on failure.
 func startController(t *testing.T, f *framework.Framework) {
 	t.Helper()
-	bin := framework.BuildBinary(t, "github.com/kennel-dev/kennel/cmd/controller")
-	logPath := filepath.Join(t.TempDir(), "controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
-		"--kubeconfig="+f.Plane.Kubeconfig(),
+	f.StartController("controller",
 		"--namespace="+f.Namespace,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
-		"--health-probe-bind-address=0",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logFile.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("controller log:\n%s", tail(string(data), 80))
-		}
-	})
+		"--health-probe-bind-address=0")
 }
 
 func tail(s string, n int) string {

@@ -1,17 +1,9 @@
 package lifecycle
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,8 +19,6 @@ import (
 	"github.com/kennel-dev/kennel/test/plane"
 )
 
-const controllerPkg = "github.com/kennel-dev/kennel/cmd/controller"
-
 // env is one test's namespace on the shared plane with the PetSet CRD and a
 // controller limited to the namespace.
 type env struct {
@@ -36,38 +26,12 @@ type env struct {
 	kennel versioned.Interface
 }
 
-var crdOnce sync.Once
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
 // setup installs the CRD (once), and starts a controller for the test's
 // namespace unless noController.
 func setup(t *testing.T, noController bool) *env {
 	t.Helper()
 	f := framework.New(t)
-	kc, err := versioned.NewForConfig(f.Plane.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{Framework: f, kennel: kc}
-	var crdErr error
-	crdOnce.Do(func() {
-		// Established is awaited below by listing PetSets until served.
-		_, crdErr = e.kubectl("", "apply", "--server-side", "-f", filepath.Join(repoRoot(), "deploy", "crd", "kennel.dev_petsets.yaml"))
-	})
-	if crdErr != nil {
-		t.Fatalf("install CRD: %v", crdErr)
-	}
-	ctx := f.Context(time.Minute)
-	if err := f.WaitFor(ctx, "PetSet API served", func(ctx context.Context) (bool, error) {
-		_, err := kc.KennelV1().PetSets(f.Namespace).List(ctx, metav1.ListOptions{})
-		return err == nil, framework.Retry(err)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e := &env{Framework: f, kennel: f.InstallPetSetCRD()}
 	if !noController {
 		e.startController()
 	}
@@ -75,61 +39,20 @@ func setup(t *testing.T, noController bool) *env {
 }
 
 func (e *env) kubectl(ns string, args ...string) (string, error) {
-	full := []string{"--kubeconfig=" + e.Plane.Kubeconfig()}
 	if ns != "" {
-		full = append(full, "--namespace="+ns)
+		args = append([]string{"--namespace=" + ns}, args...)
 	}
-	cmd := exec.Command(filepath.Join(e.Plane.BinDir(), "kubectl"), append(full, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
+	return e.Kubectl("", args...)
 }
 
 // startController runs the controller binary for the test's namespace
 // until the test ends.
 func (e *env) startController() {
-	t := e.T
-	t.Helper()
-	bin := framework.BuildBinary(t, controllerPkg)
-	logPath := filepath.Join(t.TempDir(), "controller.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
-		"--kubeconfig="+e.Plane.Kubeconfig(),
+	e.StartController("controller",
 		"--namespace="+e.Namespace,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
-		"--health-probe-bind-address=0",
-		"-v=2")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 120 {
-				lines = lines[len(lines)-120:]
-			}
-			t.Logf("controller log (tail):\n%s", strings.Join(lines, "\n"))
-		}
-	})
+		"--health-probe-bind-address=0")
 }
 
 // newPetSet returns a PetSet shaped like framework.StatefulSet; claims

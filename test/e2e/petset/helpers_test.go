@@ -1,20 +1,13 @@
 package petset
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,73 +25,32 @@ import (
 	"github.com/kennel-dev/kennel/test/plane"
 )
 
-const controllerPkg = "github.com/kennel-dev/kennel/cmd/controller"
-
 // env is one test's plane, namespace, clients and controller processes.
 type env struct {
 	*framework.Framework
 	kennel versioned.Interface
 }
 
-var crdOnce sync.Once
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
 // setup returns the test's environment with the PetSet CRD installed.
 func setup(t *testing.T) *env {
 	t.Helper()
 	f := framework.New(t)
-	kc, err := versioned.NewForConfig(f.Plane.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{Framework: f, kennel: kc}
-	var crdErr error
-	crdOnce.Do(func() {
-		// Served once the list below succeeds.
-		_, crdErr = e.kubectl("", "apply", "--server-side", "-f", filepath.Join(repoRoot(t), "deploy", "crd", "kennel.dev_petsets.yaml"))
-	})
-	if crdErr != nil {
-		t.Fatalf("install CRD: %v", crdErr)
-	}
-	ctx := f.Context(time.Minute)
-	if err := f.WaitFor(ctx, "PetSet API served", func(ctx context.Context) (bool, error) {
-		_, err := kc.KennelV1().PetSets(f.Namespace).List(ctx, metav1.ListOptions{})
-		return err == nil, framework.Retry(err)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &env{Framework: f, kennel: f.InstallPetSetCRD()}
 }
 
 // kubectl runs the plane's kubectl against the plane, in namespace ns if set.
 func (e *env) kubectl(ns string, args ...string) (string, error) {
-	full := []string{"--kubeconfig=" + e.Plane.Kubeconfig()}
 	if ns != "" {
-		full = append(full, "--namespace="+ns)
+		args = append([]string{"--namespace=" + ns}, args...)
 	}
-	full = append(full, args...)
-	cmd := exec.Command(filepath.Join(e.Plane.BinDir(), "kubectl"), full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
+	return e.Kubectl("", args...)
 }
 
-// controller is a running cmd/controller process.
+// controller is a controller process with its probe and metrics addresses.
 type controller struct {
-	name    string
-	cmd     *exec.Cmd
-	log     string
+	*framework.Controller
 	health  string
 	metrics string
-	done    chan error
 }
 
 func freeAddr(t *testing.T) string {
@@ -115,12 +67,9 @@ func freeAddr(t *testing.T) string {
 // startController runs the controller binary against the plane, limited to
 // the test's namespace, with its Lease in the namespace too.
 func (e *env) startController(name string, extra ...string) *controller {
-	t := e.T
-	t.Helper()
-	bin := framework.BuildBinary(t, controllerPkg)
-	c := &controller{name: name, log: filepath.Join(t.TempDir(), name+".log"), health: freeAddr(t), metrics: freeAddr(t), done: make(chan error, 1)}
+	e.T.Helper()
+	c := &controller{health: freeAddr(e.T), metrics: freeAddr(e.T)}
 	args := []string{
-		"--kubeconfig=" + e.Plane.Kubeconfig(),
 		"--namespace=" + e.Namespace,
 		"--leader-elect-namespace=" + e.Namespace,
 		"--leader-elect-lease-duration=4s",
@@ -128,54 +77,9 @@ func (e *env) startController(name string, extra ...string) *controller {
 		"--leader-elect-retry-period=500ms",
 		"--metrics-bind-address=" + c.metrics,
 		"--health-probe-bind-address=" + c.health,
-		"-v=2",
 	}
-	args = append(args, extra...)
-	logf, err := os.Create(c.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(bin, args...)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.done <- c.cmd.Wait(); _ = logf.Close() }()
-	t.Cleanup(func() {
-		c.stop(t)
-		if t.Failed() {
-			b, _ := os.ReadFile(c.log)
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 150 {
-				lines = lines[len(lines)-150:]
-			}
-			t.Logf("controller %s log (tail):\n%s", name, strings.Join(lines, "\n"))
-		}
-	})
+	c.Controller = e.StartController(name, append(args, extra...)...)
 	return c
-}
-
-// stop sends SIGTERM and waits for the process to exit.
-func (c *controller) stop(t *testing.T) {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-c.done:
-		c.done <- err
-	case <-time.After(15 * time.Second):
-		t.Errorf("controller %s did not exit within 15s of SIGTERM", c.name)
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
-
-// logContains reports whether the controller's log mentions s.
-func (c *controller) logContains(s string) bool {
-	b, err := os.ReadFile(c.log)
-	return err == nil && strings.Contains(string(b), s)
 }
 
 // leaseHolder waits for the controllers' Lease to have a holder and returns it.

@@ -504,8 +504,8 @@ func TestTwoControllers(t *testing.T) {
 				if le && round == 1 {
 					// Hand over: the leader stops (releasing the Lease) mid-flight.
 					for _, c := range ctrls {
-						if c.logContains(`"Acquired leadership" identity="` + leader + `"`) {
-							c.stop(t)
+						if c.LogContains(`"Acquired leadership" identity="` + leader + `"`) {
+							c.Stop(t)
 						}
 					}
 					// The stopped leader released the Lease on its way out.
