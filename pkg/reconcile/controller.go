@@ -400,15 +400,9 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := objectOf[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if key, ok := ownerKey(pod); ok {
 		c.exp.CreationObserved(key, pod.Name)
@@ -418,15 +412,9 @@ func (c *Controller) deletePod(obj any) {
 }
 
 func (c *Controller) claimChanged(obj any) {
-	claim, ok := obj.(*corev1.PersistentVolumeClaim)
+	claim, ok := objectOf[*corev1.PersistentVolumeClaim](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if claim, ok = tomb.Obj.(*corev1.PersistentVolumeClaim); !ok {
-			return
-		}
+		return
 	}
 	if set := claim.Labels[PetSetLabel]; set != "" {
 		c.queue.Add(claim.Namespace + "/" + set)
@@ -436,15 +424,9 @@ func (c *Controller) claimChanged(obj any) {
 }
 
 func (c *Controller) serviceChanged(obj any) {
-	svc, ok := obj.(*corev1.Service)
+	svc, ok := objectOf[*corev1.Service](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if svc, ok = tomb.Obj.(*corev1.Service); !ok {
-			return
-		}
+		return
 	}
 	sets, err := c.setLister.PetSets(svc.Namespace).List(labels.Everything())
 	if err != nil {
@@ -460,15 +442,9 @@ func (c *Controller) serviceChanged(obj any) {
 // revisionChanged enqueues the set controlling the revision, or every set
 // whose selector matches an orphan revision (it may be adopted).
 func (c *Controller) revisionChanged(obj any) {
-	rev, ok := obj.(*appsv1.ControllerRevision)
+	rev, ok := objectOf[*appsv1.ControllerRevision](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rev, ok = tomb.Obj.(*appsv1.ControllerRevision); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(rev)
 	switch {
@@ -477,4 +453,14 @@ func (c *Controller) revisionChanged(obj any) {
 	case ref.Kind == controllerKind.Kind && ref.APIVersion == controllerKind.GroupVersion().String():
 		c.queue.Add(rev.Namespace + "/" + ref.Name)
 	}
+}
+
+// objectOf returns obj as a T, unwrapping the tombstone an informer hands to
+// a delete handler when it missed the object's final state.
+func objectOf[T any](obj any) (T, bool) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	t, ok := obj.(T)
+	return t, ok
 }
