@@ -16,6 +16,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 )
 
@@ -138,4 +139,21 @@ func (c *Controller) Stop(t testing.TB) {
 func (c *Controller) LogContains(s string) bool {
 	b, err := os.ReadFile(c.LogPath)
 	return err == nil && strings.Contains(string(b), s)
+}
+
+// PetSet returns a PetSet with the shape of StatefulSet(name, replicas):
+// the same template, claim template, Service and policy.
+func PetSet(name string, replicas int32) *kennelv1.PetSet {
+	ss := StatefulSet(name, replicas)
+	return &kennelv1.PetSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: ss.Labels},
+		Spec: kennelv1.PetSetSpec{
+			Replicas:             ss.Spec.Replicas,
+			Selector:             ss.Spec.Selector,
+			Template:             ss.Spec.Template,
+			VolumeClaimTemplates: ss.Spec.VolumeClaimTemplates,
+			ServiceName:          ss.Spec.ServiceName,
+			PodManagementPolicy:  ss.Spec.PodManagementPolicy,
+		},
+	}
 }

@@ -58,18 +58,7 @@ func (e *env) startController() {
 // newPetSet returns a PetSet shaped like framework.StatefulSet; claims
 // selects whether it has the "data" claim template.
 func newPetSet(name string, replicas int32, claims bool) *kennelv1.PetSet {
-	ss := framework.StatefulSet(name, replicas)
-	set := &kennelv1.PetSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: ss.Labels},
-		Spec: kennelv1.PetSetSpec{
-			Replicas:             ss.Spec.Replicas,
-			Selector:             ss.Spec.Selector,
-			Template:             ss.Spec.Template,
-			VolumeClaimTemplates: ss.Spec.VolumeClaimTemplates,
-			ServiceName:          ss.Spec.ServiceName,
-			PodManagementPolicy:  ss.Spec.PodManagementPolicy,
-		},
-	}
+	set := framework.PetSet(name, replicas)
 	if !claims {
 		set.Spec.VolumeClaimTemplates = nil
 		set.Spec.Template.Spec.Containers[0].VolumeMounts = nil

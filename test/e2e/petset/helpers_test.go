@@ -104,18 +104,7 @@ func (e *env) leaseHolder(ctx context.Context) string {
 
 // newPetSet returns a PetSet with the shape of framework.StatefulSet.
 func newPetSet(name string, replicas int32) *kennelv1.PetSet {
-	ss := framework.StatefulSet(name, replicas)
-	return &kennelv1.PetSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: ss.Labels},
-		Spec: kennelv1.PetSetSpec{
-			Replicas:             ss.Spec.Replicas,
-			Selector:             ss.Spec.Selector,
-			Template:             ss.Spec.Template,
-			VolumeClaimTemplates: ss.Spec.VolumeClaimTemplates,
-			ServiceName:          ss.Spec.ServiceName,
-			PodManagementPolicy:  ss.Spec.PodManagementPolicy,
-		},
-	}
+	return framework.PetSet(name, replicas)
 }
 
 // create creates the governing Service (unless withoutService) and the set.
