@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -143,7 +144,7 @@ func TestNoDeadlockWhenPredecessorFails(t *testing.T) {
 		t.Fatalf("web-0 created %d times, want 2 (replaced after failing); creates %v", n, s.creates)
 	}
 	pods := s.livePods()
-	if len(pods) == 0 || pods[0].Name != "web-0" || !isHealthy(pods[0]) {
+	if len(pods) == 0 || pods[0].Name != "web-0" || !isRunningAndReady(pods[0]) {
 		t.Fatalf("web-0 not healthy again: %v", s.podNames())
 	}
 	if slices.Contains(s.podNames(), "web-2") {
@@ -249,8 +250,8 @@ func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
 			if got := s.claims(); !slices.Equal(got, claimsBefore) {
 				t.Errorf("claims %v, want %v reused", got, claimsBefore)
 			}
-			if !s.events.has(ReasonRecreatePet) {
-				t.Errorf("no %s event", ReasonRecreatePet)
+			if !s.events.has(ReasonRecreatingFailedPet) {
+				t.Errorf("no %s event", ReasonRecreatingFailedPet)
 			}
 			s.assertNoViolations()
 		})
@@ -307,22 +308,22 @@ func TestStaleCacheIsNotActedOn(t *testing.T) {
 func TestExpectationsExpire(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	e := newExpectations(clock)
-	e.ExpectCreate("ns/a", "a-0")
-	e.ExpectDelete("ns/a", "a-1", "u1")
-	if e.Satisfied("ns/a") {
+	e.ExpectCreate(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-0")
+	e.ExpectDelete(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-1", "u1")
+	if e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("satisfied with outstanding expectations")
 	}
-	e.CreationObserved("ns/a", "a-0")
-	if e.Satisfied("ns/a") {
+	e.CreationObserved(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-0")
+	if e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("satisfied with an outstanding delete")
 	}
 	clock.Step(expectationTTL + time.Second)
-	if !e.Satisfied("ns/a") {
+	if !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("expired expectations still block")
 	}
-	e.ExpectCreate("ns/b", "b-0")
-	e.Forget("ns/b")
-	if !e.Satisfied("ns/b") || !e.Satisfied("ns/unknown") {
+	e.ExpectCreate(cache.ObjectName{Namespace: "ns", Name: "b"}, "b-0")
+	e.Forget(cache.ObjectName{Namespace: "ns", Name: "b"})
+	if !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "b"}) || !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "unknown"}) {
 		t.Fatal("forgotten or unknown set not satisfied")
 	}
 }
@@ -739,7 +740,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 					t.Errorf("%s at %s, want %s", p.Name, petRevision(p), good)
 				}
 			}
-			if !s.events.has(ReasonReplacingStuckPet) {
+			if !s.events.has(ReasonReplacingUnhealthyPet) {
 				t.Error("no ReplacingUnhealthyPet event")
 			}
 			s.assertNoViolations()

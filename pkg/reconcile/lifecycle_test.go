@@ -254,8 +254,8 @@ func TestStuckRolloutRecoversOnRevert(t *testing.T) {
 			if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
 				t.Fatalf("Progressing %+v after recovery", c)
 			}
-			if !s.events.has(ReasonReplacingStuckPet) {
-				t.Errorf("no %s event", ReasonReplacingStuckPet)
+			if !s.events.has(ReasonReplacingUnhealthyPet) {
+				t.Errorf("no %s event", ReasonReplacingUnhealthyPet)
 			}
 			s.assertNoViolations()
 		})
@@ -380,7 +380,7 @@ func TestClaimResize(t *testing.T) {
 			t.Fatalf("%s requests %s", name, q.String())
 		}
 	}
-	if c := condition(s.set, PetSetClaimsResized); c == nil || c.Status != metav1.ConditionTrue {
+	if c := condition(s.set, kennelv1.PetSetVolumeClaimsResized); c == nil || c.Status != metav1.ConditionTrue {
 		// Unbound claims count as done: they are provisioned at the request.
 		t.Fatalf("condition %+v", c)
 	}
@@ -392,7 +392,7 @@ func TestClaimResize(t *testing.T) {
 	s2.run(20)
 	s2.set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	_ = s2.step()
-	c := condition(s2.set, PetSetClaimsResized)
+	c := condition(s2.set, kennelv1.PetSetVolumeClaimsResized)
 	if c == nil || c.Reason != ReasonResizeNotAllowed || !strings.Contains(c.Message, "does not allow volume expansion") {
 		t.Fatalf("condition %+v", c)
 	}

@@ -361,8 +361,8 @@ func TestStuckRolloutRecovers(t *testing.T) {
 		c := condition(s, kennelv1.PetSetProgressing)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
-	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingStuckPet) {
-		t.Errorf("no %s event", reconcile.ReasonReplacingStuckPet)
+	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingUnhealthyPet) {
+		t.Errorf("no %s event", reconcile.ReasonReplacingUnhealthyPet)
 	}
 }
 
