@@ -300,24 +300,29 @@ func (c *Controller) patchPod(ctx context.Context, pod *corev1.Pod, patch []byte
 
 // enqueue queues the set that obj is.
 func (c *Controller) enqueue(obj any) {
-	set, ok := objectOf[*kennelv1.PetSet](obj)
-	if !ok {
-		utilruntime.HandleError(fmt.Errorf("PetSet handler got a %T", obj))
-		return
+	if key, ok := keyOfSet(obj); ok {
+		c.queue.Add(key)
 	}
-	c.queue.Add(setKey(set))
 }
 
 // deleteSet forgets what the controller expected of a deleted set and
 // queues it one last time.
 func (c *Controller) deleteSet(obj any) {
+	if key, ok := keyOfSet(obj); ok {
+		c.exp.Forget(key)
+		c.queue.Add(key)
+	}
+}
+
+// keyOfSet returns the key of the PetSet that obj is (or holds, as a
+// tombstone); anything else is reported and skipped.
+func keyOfSet(obj any) (cache.ObjectName, bool) {
 	set, ok := objectOf[*kennelv1.PetSet](obj)
 	if !ok {
-		utilruntime.HandleError(fmt.Errorf("PetSet delete handler got a %T", obj))
-		return
+		utilruntime.HandleError(fmt.Errorf("PetSet handler got a %T; skipped", obj))
+		return cache.ObjectName{}, false
 	}
-	c.exp.Forget(setKey(set))
-	c.queue.Add(setKey(set))
+	return setKey(set), true
 }
 
 // controllingSet returns the key of the PetSet that controls obj: its

@@ -213,12 +213,7 @@ func (c *realRevisionControl) RenumberRevision(ctx context.Context, set *kennelv
 }
 
 func (c *realRevisionControl) DeleteRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
-	uid := rev.UID
-	opts := metav1.DeleteOptions{}
-	if uid != "" {
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
-	}
-	err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, rev.Name, opts)
+	err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, rev.Name, deleteIfSame(rev))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
 	}

@@ -57,3 +57,13 @@ func adoptPatch(set *kennelv1.PetSet, obj metav1.Object) []byte {
 func releasePatch(set *kennelv1.PetSet, obj metav1.Object) []byte {
 	return fmt.Appendf(nil, `{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, set.UID, obj.GetUID())
 }
+
+// deleteIfSame returns delete options that delete the object only while it
+// has the UID it was read with: never a newer object of the same name.
+func deleteIfSame(obj metav1.Object) metav1.DeleteOptions {
+	var opts metav1.DeleteOptions
+	if uid := obj.GetUID(); uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	return opts
+}

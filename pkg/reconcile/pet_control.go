@@ -97,12 +97,7 @@ func (c *realPetControl) CreatePet(ctx context.Context, set *kennelv1.PetSet, po
 }
 
 func (c *realPetControl) DeletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
-	uid := pod.UID
-	opts := metav1.DeleteOptions{}
-	if uid != "" {
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
-	}
-	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
+	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, deleteIfSame(pod))
 	switch {
 	case err == nil:
 		c.metrics.petDeleted()

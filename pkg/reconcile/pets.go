@@ -1,8 +1,6 @@
-// Package reconcile is the PetSet controller: it keeps, for every PetSet, one
-// pet (pod) per ordinal in [start, start+replicas), each with a stable name,
-// hostname and set of claims, created in ascending and removed in descending
-// order under the OrderedReady policy, or all at once under Parallel.
 package reconcile
+
+// Pets: their names, labels, predicates and the pod made for an ordinal.
 
 import (
 	"maps"

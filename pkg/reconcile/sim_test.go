@@ -437,6 +437,25 @@ func (s *sim) run(maxSteps int) int {
 	return maxSteps + 1
 }
 
+// bothPolicies are the pod management policies, for tests that run under each.
+var bothPolicies = []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement}
+
+// steps runs n steps of the sim, whatever they return.
+func (s *sim) steps(n int) {
+	for range n {
+		_ = s.step()
+	}
+}
+
+// converge runs the sim until it converges and fails the test with the
+// message if it does not within maxSteps.
+func (s *sim) converge(maxSteps int, format string, args ...any) {
+	s.t.Helper()
+	if steps := s.run(maxSteps); steps > maxSteps {
+		s.t.Fatalf(format, args...)
+	}
+}
+
 func (s *sim) converged() bool {
 	index := slotIndex(petSlots(s.set))
 	pods := s.livePods()
