@@ -159,6 +159,7 @@ func (c *defaultSetControl) decide(ctx context.Context, set *kennelv1.PetSet, pa
 		if cerr == nil {
 			var rerr error
 			pass.resized, rerr = c.syncClaimSizes(ctx, set, claims)
+			pass.resizeChecked = true
 			errs = append(errs, rerr)
 		}
 		errs = append(errs, c.act(ctx, set, pass.replicas, pass.condemned, pass.revs, p))

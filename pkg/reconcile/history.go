@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -109,8 +110,10 @@ func (c *defaultSetControl) claimRevisions(ctx context.Context, set *kennelv1.Pe
 		case owns:
 			owned = append(owned, r)
 		case release:
+			klog.FromContext(ctx).Info("Releasing revision that no longer matches", "revision", r.Name)
 			errs = append(errs, c.revisions.ReleaseRevision(ctx, set, r))
 		case adopt:
+			klog.FromContext(ctx).Info("Adopting orphan revision", "revision", r.Name)
 			_, err := c.revisions.AdoptRevision(ctx, set, r)
 			switch {
 			case err == nil:
@@ -127,6 +130,7 @@ func (c *defaultSetControl) claimRevisions(ctx context.Context, set *kennelv1.Pe
 func (c *defaultSetControl) trimHistory(ctx context.Context, set *kennelv1.PetSet, revs *revisions, pets []*corev1.Pod) error {
 	var errs []error
 	for _, r := range revisionsToTrim(set, revs.owned, revs.current.Name, revs.update.Name, pets) {
+		klog.FromContext(ctx).Info("Deleting revision beyond the history limit", "revision", r.Name)
 		errs = append(errs, c.revisions.DeleteRevision(ctx, set, r))
 	}
 	return errors.Join(errs...)
@@ -143,6 +147,7 @@ func applyRevisionPlan(ctx context.Context, rc RevisionControl, set *kennelv1.Pe
 	}
 	switch {
 	case res.create:
+		klog.FromContext(ctx).Info("Storing revision of the template", "revision", res.update.Name, "number", res.update.Revision)
 		created, err := rc.CreateRevision(ctx, set, res.update)
 		switch {
 		case err == nil:
@@ -157,6 +162,7 @@ func applyRevisionPlan(ctx context.Context, rc RevisionControl, set *kennelv1.Pe
 			return res, err
 		}
 	case res.renumber:
+		klog.FromContext(ctx).Info("Renumbering revision: the template returned to it", "revision", res.update.Name, "number", res.update.Revision)
 		updated, err := rc.RenumberRevision(ctx, set, res.update)
 		if err != nil {
 			return res, err

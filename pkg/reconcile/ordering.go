@@ -73,13 +73,22 @@ func judgePet(set *kennelv1.PetSet, pos int, pod *corev1.Pod, update string, now
 type petWork struct {
 	// create holds the positions of the pets to create.
 	create []int
-	// remove holds the pets to delete.
+	// remove holds the pets to delete, why holds why (for the log).
 	remove []*corev1.Pod
+	why    []string
 	// remaining are the replicas left in place, for the rolling update.
 	remaining []*corev1.Pod
 	// settled is true when every pet walked over was available.
 	settled bool
 	err     error
+}
+
+// removePet records that the pet at the position is to be deleted.
+func (w *petWork) removePet(pos int, pod *corev1.Pod, why string) {
+	w.remove, w.why = append(w.remove, pod), append(w.why, why)
+	if pos >= 0 {
+		w.remaining[pos] = nil
+	}
 }
 
 // walkPets judges each pet in position order and records what to do; a
@@ -100,11 +109,11 @@ func (c *defaultSetControl) walkPets(ctx context.Context, set *kennelv1.PetSet, 
 		case petFinished:
 			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonRecreatingFailedPet,
 				"Pet %s ended with phase %s; deleting it so that it is made again", pod.Name, pod.Status.Phase)
-			w.remove, w.remaining[i] = append(w.remove, pod), nil
+			w.removePet(i, pod, fmt.Sprintf("ended with phase %s; made again", pod.Status.Phase))
 		case petOutdatedUnhealthy:
 			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonReplacingUnhealthyPet,
 				"Pet %s is not available and runs an outdated template; replacing it", pod.Name)
-			w.remove, w.remaining[i] = append(w.remove, pod), nil
+			w.removePet(i, pod, fmt.Sprintf("not available on outdated revision %s; replaced at %s", petRevision(pod), revs.update.Name))
 		case petAvailable, petNotReady, petWarmingUp:
 			repairErr = c.repair(ctx, set, pod, slots[i])
 			errs = append(errs, repairErr)
@@ -117,7 +126,7 @@ func (c *defaultSetControl) walkPets(ctx context.Context, set *kennelv1.PetSet, 
 			continue
 		}
 		if repairErr == nil {
-			c.orderedWait(set, act, pod, ordinal.PetName(set.Name, slots[i]), revs, now, p)
+			c.orderedWait(set, act, pod, ordinal.PetName(set.Name, slots[i]), awaiting(replicas[i+1:], revs.update.Name), revs, now, p)
 		}
 		break
 	}
@@ -125,8 +134,25 @@ func (c *defaultSetControl) walkPets(ctx context.Context, set *kennelv1.PetSet, 
 	return w
 }
 
-// orderedWait says in p what an OrderedReady walk stopped for.
-func (c *defaultSetControl) orderedWait(set *kennelv1.PetSet, act petAction, pod *corev1.Pod, name string, revs *revisions, now time.Time, p *progress) {
+// awaiting says what waits behind a pet that is not available: the pets
+// above it that are missing, or on an outdated revision, or nothing.
+func awaiting(above []*corev1.Pod, update string) string {
+	for _, pod := range above {
+		if pod == nil {
+			return "waiting before creating further pets"
+		}
+	}
+	for _, pod := range above {
+		if petRevision(pod) != update {
+			return "the rolling update waits for it"
+		}
+	}
+	return "waiting for it"
+}
+
+// orderedWait says in p what an OrderedReady walk stopped for; behind says
+// what waits behind the pet.
+func (c *defaultSetControl) orderedWait(set *kennelv1.PetSet, act petAction, pod *corev1.Pod, name, behind string, revs *revisions, now time.Time, p *progress) {
 	switch act {
 	case petMissing:
 		p.waiting = fmt.Sprintf("creating pet %s", name)
@@ -135,7 +161,7 @@ func (c *defaultSetControl) orderedWait(set *kennelv1.PetSet, act petAction, pod
 	case petOutdatedUnhealthy:
 		p.waiting = fmt.Sprintf("replacing pet %s with revision %s", name, revs.update.Name)
 	case petNotReady:
-		c.notReady(pod, now, fmt.Sprintf("pet %s is not Ready; waiting before creating further pets", name), p)
+		c.notReady(pod, now, fmt.Sprintf("pet %s is not Ready; %s", name, behind), p)
 	case petWarmingUp:
 		p.waiting = fmt.Sprintf("waiting for pet %s to be available for %ds", name, set.Spec.MinReadySeconds)
 	}
@@ -161,7 +187,7 @@ func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, repli
 	for _, pod := range condemned {
 		w.settled = false
 		if !isTerminating(pod) {
-			w.remove = append(w.remove, pod)
+			w.removePet(-1, pod, condemnedWhy(set, pod))
 		}
 	}
 	if err := errors.Join(w.err, c.apply(ctx, set, w, revs, p, true)); err != nil {
@@ -206,7 +232,7 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 		if batch {
 			p.waiting = "removing pets"
 		}
-		errs = append(errs, batched(len(w.remove), func(i int) error { return c.deletePet(ctx, set, w.remove[i]) }))
+		errs = append(errs, batched(len(w.remove), func(i int) error { return c.deletePet(ctx, set, w.remove[i], w.why[i]) }))
 	}
 	if len(w.create) > 0 {
 		if b := c.serviceMissing(set); b != nil {
@@ -218,7 +244,7 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 		}
 		slots := petSlots(set)
 		errs = append(errs, batched(len(w.create), func(i int) error {
-			return c.createPet(ctx, set, w.create[i], slots[w.create[i]], revs)
+			return c.createPet(ctx, set, w.create[i], slots[w.create[i]], revs, createWhy(set, slots, w.create[i], batch))
 		}))
 	}
 	return errors.Join(errs...)
@@ -240,7 +266,7 @@ func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet,
 	for _, pod := range condemned {
 		if isFinished(pod) {
 			p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
-			return c.deletePet(ctx, set, pod)
+			return c.deletePet(ctx, set, pod, fmt.Sprintf("%s; it ended with phase %s, so it goes first", condemnedWhy(set, pod), pod.Status.Phase))
 		}
 	}
 	pod := condemned[0] // the highest ordinal
@@ -254,7 +280,30 @@ func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet,
 		}
 	}
 	p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
-	return c.deletePet(ctx, set, pod)
+	return c.deletePet(ctx, set, pod, condemnedWhy(set, pod))
+}
+
+// condemnedWhy says why a pet outside the set's slots is removed.
+func condemnedWhy(set *kennelv1.PetSet, pod *corev1.Pod) string {
+	if ord, ok := petOrdinal(set, pod); ok && reservedOrdinals(set)[ord] {
+		return fmt.Sprintf("ordinal %d is reserved", ord)
+	}
+	_, replicas := ordinalRange(set)
+	return fmt.Sprintf("scale-down to %d", replicas)
+}
+
+// createWhy says why the pet at the position is created: under
+// OrderedReady, the pets below it are available.
+func createWhy(set *kennelv1.PetSet, slots []int, pos int, parallel bool) string {
+	switch {
+	case parallel:
+		return "missing (Parallel)"
+	case pos == 0:
+		return "first pet"
+	case pos == 1:
+		return ordinal.PetName(set.Name, slots[0]) + " available"
+	}
+	return fmt.Sprintf("%s..%s available", ordinal.PetName(set.Name, slots[0]), ordinal.PetName(set.Name, slots[pos-1]))
 }
 
 // notReadyGrace is how long a pet may be not Ready before the set reports
@@ -300,7 +349,7 @@ func (c *defaultSetControl) rollingUpdate(ctx context.Context, set *kennelv1.Pet
 			c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonReplacingUnhealthyPet,
 				"Pet %s is not available on revision %s; replacing it with a pet on revision %s", pod.Name, petRevision(pod), revs.update.Name)
 		}
-		errs = append(errs, c.deletePet(ctx, set, pod))
+		errs = append(errs, c.deletePet(ctx, set, pod, fmt.Sprintf("rolling update from revision %s to %s", petRevision(pod), revs.update.Name)))
 	}
 	return errors.Join(errs...)
 }

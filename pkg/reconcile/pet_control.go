@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	"github.com/kennel-dev/kennel/pkg/ordinal"
 )
 
 // BlockedError says the set cannot make progress for a reason the user must
@@ -145,6 +146,7 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 			continue
 		}
 		claim.OwnerReferences = claimOwnerReferences(set)
+		klog.FromContext(ctx).Info("Creating claim", "claim", klog.KObj(claim), "pet", klog.KRef(set.Namespace, ordinal.PetName(set.Name, ord)))
 		_, err = c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(ctx, claim, metav1.CreateOptions{})
 		switch {
 		case err == nil:
@@ -226,10 +228,12 @@ func (c *realClaimControl) GetStorageClass(ctx context.Context, name string) (*s
 }
 
 // createPet creates the pet at the position, at the revision its position
-// runs, recording the create as expected until the cache shows it.
-func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *revisions) error {
+// runs, recording the create as expected until the cache shows it. why is
+// logged.
+func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *revisions, why string) error {
 	from, revision := revs.forPosition(set, pos)
 	pod := newPet(from, ord, revision)
+	klog.FromContext(ctx).Info("Creating pet", "pet", klog.KObj(pod), "revision", revision, "reason", why)
 	key := setKey(set)
 	c.exp.ExpectCreate(key, pod.Name)
 	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
@@ -259,8 +263,9 @@ func (c *defaultSetControl) nameTaken(ctx context.Context, set *kennelv1.PetSet,
 }
 
 // deletePet deletes the pet, recording the delete as expected until the
-// cache shows it.
-func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
+// cache shows it. why is logged.
+func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod, why string) error {
+	klog.FromContext(ctx).Info("Deleting pet", "pet", klog.KObj(pod), "revision", petRevision(pod), "reason", why)
 	key := setKey(set)
 	c.exp.ExpectDelete(key, pod.Name, pod.UID)
 	if err := c.pets.DeletePet(ctx, set, pod); err != nil {
@@ -280,6 +285,7 @@ func (c *defaultSetControl) repair(ctx context.Context, set *kennelv1.PetSet, po
 			cp.Labels = map[string]string{}
 		}
 		maps.Copy(cp.Labels, identityLabels(set, cp.Name, ord))
+		klog.FromContext(ctx).Info("Repairing pet's identity labels", "pet", klog.KObj(pod))
 		if err := c.pets.UpdatePetLabels(ctx, set, cp); err != nil {
 			return err
 		}

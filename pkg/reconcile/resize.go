@@ -10,8 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -133,6 +136,13 @@ func resizeState(claim *corev1.PersistentVolumeClaim) string {
 	return ""
 }
 
+// asked reports whether a claim differs from its template's request: a
+// resize has been asked for. Until one is, the set reports no
+// VolumeClaimsResized condition; once it has, the condition stays.
+func (p resizePlan) asked() bool {
+	return len(p.Expand)+len(p.Refused)+len(p.Pending) > 0
+}
+
 // condition returns the VolumeClaimsResized condition for the plan, or nil
 // when the set has no claims with a storage request.
 func (p resizePlan) condition(generation int64) *metav1.Condition {
@@ -167,11 +177,16 @@ func (c *defaultSetControl) syncClaimSizes(ctx context.Context, set *kennelv1.Pe
 	plan := planClaimResize(set, claims, classes, unreadable)
 	var errs []error
 	for _, e := range plan.Expand {
+		klog.FromContext(ctx).Info("Expanding claim", "claim", klog.KObj(e.Claim), "to", e.To.String())
 		if err := c.claims.ExpandClaim(ctx, set, e.Claim, e.To); err != nil {
 			errs = append(errs, fmt.Errorf("expanding claim %s: %w", e.Claim.Name, err))
 			continue
 		}
 		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonExpandingClaim, "Raised the storage request of claim %s to %s", e.Claim.Name, e.To.String())
+	}
+	had := meta.FindStatusCondition(set.Status.Conditions, kennelv1.PetSetVolumeClaimsResized) != nil
+	if !had && !plan.asked() {
+		return nil, errors.Join(errs...)
 	}
 	return plan.condition(set.Generation), errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
@@ -207,6 +208,7 @@ func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.P
 	condemned := func(ord int) bool { _, ok := keep[ord]; return !ok }
 	var errs []error
 	for _, ch := range planClaimRetention(set, claims, byOrd, condemned) {
+		klog.FromContext(ctx).Info("Updating claim owners after the retention policy", "claim", klog.KObj(ch.Claim), "owners", len(ch.Owners))
 		if err := c.claims.SetClaimOwners(ctx, set, ch.Claim, ch.Owners); err != nil {
 			errs = append(errs, fmt.Errorf("claim %s owners: %w", ch.Claim.Name, err))
 		}

@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	"context"
 	"fmt"
 	"sort"
@@ -121,6 +123,7 @@ type sim struct {
 	// the world may have changed (a pet failed) since the controller looked.
 	looseOrder bool
 	violated   []string            // invariant violations seen by reactors
+	logger     logr.Logger         // the controller's logger in Sync
 	liveAt     map[string][]string // per create, the ready pets at that moment
 }
 
@@ -170,6 +173,7 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 		hold:     map[string]bool{},
 		fail:     map[string]bool{},
 		liveAt:   map[string][]string{},
+		logger:   logr.Discard(),
 	}
 	s.exp = newExpectations(s.clock)
 	d := s.deps()
@@ -371,7 +375,7 @@ func (s *sim) sync() (time.Duration, error) {
 			owned = append(owned, pod)
 		}
 	}
-	d, err := s.control.Sync(context.Background(), s.set, owned)
+	d, err := s.control.Sync(klog.NewContext(context.Background(), s.logger), s.set, owned)
 	if s.status.last != nil {
 		s.set.Status = *s.status.last.DeepCopy()
 	}

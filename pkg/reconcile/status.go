@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
@@ -60,9 +61,11 @@ type observed struct {
 	replicas, condemned []*corev1.Pod
 	revs                *revisions
 	progress            progress
-	// resized is the VolumeClaimsResized condition when claims were
-	// compared with their templates in this pass.
-	resized *metav1.Condition
+	// resizeChecked says claims were compared with their templates in this
+	// pass; resized is then the VolumeClaimsResized condition (nil: none).
+	// A pass that did not compare them leaves the condition as it is.
+	resizeChecked bool
+	resized       *metav1.Condition
 }
 
 // computeStatus returns the set's status after the pass. It is a pure
@@ -93,7 +96,7 @@ func computeStatus(set *kennelv1.PetSet, pass observed, now time.Time) *kennelv1
 	ready := readyStatus(set, pass.replicas, c, update)
 	meta.SetStatusCondition(&status.Conditions, ready)
 	meta.SetStatusCondition(&status.Conditions, progressingStatus(set, pass.progress, ready))
-	if pass.resized != nil || set.DeletionTimestamp == nil {
+	if pass.resizeChecked {
 		setCondition(status, kennelv1.PetSetVolumeClaimsResized, pass.resized)
 	}
 	return status
@@ -243,18 +246,27 @@ func setCondition(status *kennelv1.PetSetStatus, typ string, c *metav1.Condition
 	meta.SetStatusCondition(&status.Conditions, *c)
 }
 
-// updateStatus writes the status if it differs from the set's, and records
-// a Warning event when the set newly becomes blocked.
+// updateStatus writes the status if it differs from the set's. A change
+// of the Ready or Progressing condition is logged, and a Warning event is
+// recorded when the set newly becomes blocked.
 func (c *defaultSetControl) updateStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus) error {
 	if equality.Semantic.DeepEqual(&set.Status, status) {
 		return nil
 	}
-	old := meta.FindStatusCondition(set.Status.Conditions, kennelv1.PetSetProgressing)
-	now := meta.FindStatusCondition(status.Conditions, kennelv1.PetSetProgressing)
-	if now != nil && now.Status == metav1.ConditionFalse && now.Reason != ReasonDeleting &&
-		(old == nil || old.Status != now.Status || old.Reason != now.Reason) {
-		c.recorder.Event(set, corev1.EventTypeWarning, now.Reason, now.Message)
+	logger := klog.FromContext(ctx)
+	for _, typ := range []string{kennelv1.PetSetReady, kennelv1.PetSetProgressing} {
+		old := meta.FindStatusCondition(set.Status.Conditions, typ)
+		now := meta.FindStatusCondition(status.Conditions, typ)
+		if now == nil || (old != nil && old.Status == now.Status && old.Reason == now.Reason && old.Message == now.Message) {
+			continue
+		}
+		logger.Info("Condition changed", "type", typ, "status", now.Status, "reason", now.Reason, "message", now.Message)
+		if typ == kennelv1.PetSetProgressing && now.Status == metav1.ConditionFalse && now.Reason != ReasonDeleting &&
+			(old == nil || old.Status != now.Status || old.Reason != now.Reason) {
+			c.recorder.Event(set, corev1.EventTypeWarning, now.Reason, now.Message)
+		}
 	}
-	setLogger(ctx, set).V(4).Info("Updating status", "replicas", status.Replicas, "ready", status.ReadyReplicas)
+	logger.V(2).Info("Updating status", "replicas", status.Replicas, "ready", status.ReadyReplicas,
+		"updated", status.UpdatedReplicas, "currentRevision", status.CurrentRevision, "updateRevision", status.UpdateRevision)
 	return c.status.UpdatePetSetStatus(ctx, set, status)
 }

@@ -11,6 +11,7 @@ import (
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
+	"k8s.io/klog/v2"
 )
 
 // Ordered teardown.
@@ -97,7 +98,11 @@ func planTeardown(set *kennelv1.PetSet, pets []*corev1.Pod) (*corev1.Pod, string
 
 // syncFinalizer adds or removes the teardown finalizer.
 func (c *defaultSetControl) syncFinalizer(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) error {
-	switch finalizerChange(set, pets) {
+	change := finalizerChange(set, pets)
+	if change != 0 {
+		klog.FromContext(ctx).Info("Updating the ordered-teardown finalizer", "add", change > 0)
+	}
+	switch change {
 	case +1:
 		return c.finalizers.SetFinalizers(ctx, set, append(slices.Clone(set.Finalizers), TeardownFinalizer))
 	case -1:
@@ -121,7 +126,7 @@ func (c *defaultSetControl) teardown(ctx context.Context, set *kennelv1.PetSet, 
 		return nil
 	}
 	c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonOrderedTeardown, "Deleting pet %s: the set is being deleted, highest ordinal first", next.Name)
-	return c.deletePet(ctx, set, next)
+	return c.deletePet(ctx, set, next, "ordered teardown of the deleted set")
 }
 
 // FinalizerControl adds and removes the teardown finalizer on a set.
