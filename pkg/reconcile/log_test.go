@@ -97,6 +97,9 @@ func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 	if !strings.Contains(c.Message, "web-1") {
 		t.Errorf("message %q does not name the pet", c.Message)
 	}
+	if r := condition(s.set, kennelv1.PetSetReady); r == nil || !strings.HasSuffix(r.Message, "; not Ready: web-1") {
+		t.Errorf("Ready %+v: want the message to name the pet that is not Ready", r)
+	}
 }
 
 func TestClaimsResizedOnlyOnceAsked(t *testing.T) {

@@ -316,13 +316,7 @@ const notReadyGrace = 30 * time.Second
 // notReadyGrace ago (with a pass requeued for when the grace ends), halted
 // after that.
 func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string, p *progress) {
-	since := pod.CreationTimestamp.Time
-	if pod.Status.StartTime != nil {
-		since = pod.Status.StartTime.Time
-	}
-	if rc := readyCondition(pod); rc != nil && rc.LastTransitionTime.After(since) {
-		since = rc.LastTransitionTime.Time
-	}
+	since := notReadySince(pod)
 	if pod.Status.Phase != corev1.PodRunning && !isFailed(pod) {
 		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
 		return

@@ -100,6 +100,19 @@ func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
 	return nil
 }
 
+// notReadySince returns when the pod last became not Ready: the later of
+// its start (or creation) and its Ready condition's last transition.
+func notReadySince(pod *corev1.Pod) time.Time {
+	since := pod.CreationTimestamp.Time
+	if pod.Status.StartTime != nil {
+		since = pod.Status.StartTime.Time
+	}
+	if rc := readyCondition(pod); rc != nil && rc.LastTransitionTime.After(since) {
+		since = rc.LastTransitionTime.Time
+	}
+	return since
+}
+
 // isRunningAndReady reports whether the pod is Running and Ready and not
 // paused by the initialized annotation.
 func isRunningAndReady(pod *corev1.Pod) bool {

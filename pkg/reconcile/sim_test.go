@@ -1,10 +1,10 @@
 package reconcile
 
 import (
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
 	"context"
 	"fmt"
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	"sort"
 	"strings"
 	"sync"

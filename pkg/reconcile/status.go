@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -110,6 +111,10 @@ type petCounts struct {
 	allPresent, allUpdated, allAvailable bool
 	condemned                            int
 	desired                              int
+	// notReady names the created pets that are not Running and Ready, in
+	// ordinal order. (Not with a time: a time that moves as a pet starts
+	// would rewrite the status once more per pet.)
+	notReady []string
 }
 
 // rolledOut reports whether the update revision may become current.
@@ -126,6 +131,9 @@ func countPets(set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, update s
 			return
 		}
 		c.created++
+		if !isRunningAndReady(pod) {
+			c.notReady = append(c.notReady, pod.Name)
+		}
 		if isRunningAndReady(pod) {
 			c.ready++
 			if availableIn(pod, set.Spec.MinReadySeconds, now) == 0 {
@@ -162,6 +170,13 @@ func readyStatus(set *kennelv1.PetSet, replicas []*corev1.Pod, c petCounts, upda
 	updatedEnough := c.allUpdated || !isRollingUpdate(set) || partitioned(set, replicas, update)
 	ready := metav1.Condition{Type: kennelv1.PetSetReady, ObservedGeneration: set.Generation,
 		Message: fmt.Sprintf("%d of %d pets ready", c.ready, c.desired)}
+	if n := len(c.notReady); n > 0 {
+		const most = 5
+		ready.Message += "; not Ready: " + strings.Join(c.notReady[:min(n, most)], ", ")
+		if n > most {
+			ready.Message += fmt.Sprintf(" and %d more", n-most)
+		}
+	}
 	if c.allPresent && c.allAvailable && updatedEnough && c.condemned == 0 {
 		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonAllPetsReady
 	} else {

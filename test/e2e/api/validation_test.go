@@ -29,6 +29,9 @@ func checkOutcome(t *testing.T, err string, want string) {
 	if err != "" {
 		t.Logf("rejected: %s", err)
 	}
+	if strings.Contains(err, "<nil>") {
+		t.Errorf("a refusal does not name its field:\n%s", err)
+	}
 	switch {
 	case want == "" && err != "":
 		t.Errorf("rejected, want accepted:\n%s", err)

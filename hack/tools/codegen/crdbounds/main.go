@@ -8,8 +8,12 @@
 //     maxProperties: 64                 # "[]" steps into array items,
 //     reason: ...                       # "*" into map values
 //
+// A bound may also declare a string property that the generated schema
+// leaves out (declare: string): metadata.name, so that CEL rules about the
+// name can point their fieldPath at it.
+//
 // Usage: crdbounds -bounds FILE CRD.yaml... (rewrites each CRD in place; every
-// bound must land on an existing schema node).
+// other bound must land on an existing schema node).
 package main
 
 import (
@@ -27,6 +31,7 @@ type bound struct {
 	MaxItems      *int64 `json:"maxItems,omitempty"`
 	MaxProperties *int64 `json:"maxProperties,omitempty"`
 	MaxLength     *int64 `json:"maxLength,omitempty"`
+	Declare       string `json:"declare,omitempty"`
 	Reason        string `json:"reason"`
 }
 
@@ -81,6 +86,9 @@ func apply(file string, bounds []bound) error {
 			return errors.New("a version has no openAPIV3Schema")
 		}
 		for _, b := range bounds {
+			if err := declare(root, b); err != nil {
+				return err
+			}
 			node, err := lookup(root, b.Path)
 			if err != nil {
 				return err
@@ -130,6 +138,34 @@ func lookup(schema map[string]any, path string) (map[string]any, error) {
 		node = m
 	}
 	return node, nil
+}
+
+// declare adds the bound's property as {type: <declare>} under its parent
+// object when the schema does not have it.
+func declare(root map[string]any, b bound) error {
+	if b.Declare == "" {
+		return nil
+	}
+	parentPath, name := "", b.Path
+	if i := strings.LastIndex(b.Path, "."); i >= 0 {
+		parentPath, name = b.Path[:i], b.Path[i+1:]
+	}
+	parent := root
+	if parentPath != "" {
+		var err error
+		if parent, err = lookup(root, parentPath); err != nil {
+			return err
+		}
+	}
+	props, _ := parent["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+		parent["properties"] = props
+	}
+	if _, ok := props[name]; !ok {
+		props[name] = map[string]any{"type": b.Declare}
+	}
+	return nil
 }
 
 func set(node map[string]any, key string, v *int64) {
