@@ -25,10 +25,10 @@
 //	pet_control.go the writes to pods and claims, with their Events
 //	status.go      computeStatus (pure) and the status write
 //
-// Beside them: pets.go (names, labels, predicates, the pod for an ordinal),
-// reserve.go (reserved ordinals), expectations.go (creates and deletes the
-// cache has not shown yet), events.go (every Event and condition reason),
-// metrics.go (Prometheus metrics).
+// Beside them: pets.go (names, ordinals and reserved ordinals, labels,
+// predicates, the pod made for an ordinal), expectations.go (creates and
+// deletes the cache has not shown yet), events.go (every Event and
+// condition reason), metrics.go (Prometheus metrics).
 //
 // Collaborators are given once to newSetControl (the deps struct): listers
 // to read, PetControl, ClaimControl, RevisionControl, StatusUpdater and
