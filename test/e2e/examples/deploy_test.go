@@ -36,7 +36,7 @@ func deploy(t *testing.T, kubeconfig, kubectlBin string) string {
 // checks that the PetSets survived.
 func TestDeploy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repoRoot(t), "deploy", "kustomization.yaml")); err != nil {
-		t.Skipf("no deploy/kustomization.yaml in this checkout: %v", err)
+		t.Fatalf("deploy/kustomization.yaml, what hack/deploy.sh applies, is missing: %v", err)
 	}
 	f := framework.New(t)
 	ctx := f.Context(5 * time.Minute)
