@@ -273,16 +273,7 @@ func TestOnDelete(t *testing.T) {
 	e.waitSet(ctx, "web", "new update revision observed", func(s *kennelv1.PetSet, _ []corev1.Pod) bool {
 		return s.Status.ObservedGeneration == s.Generation && s.Status.UpdateRevision != s.Status.CurrentRevision
 	})
-	e.Consistently(3*time.Second, "OnDelete replaces no pet", func(ctx context.Context) error {
-		pets, err := e.Pets(ctx, "web")
-		if err != nil {
-			return err
-		}
-		if got := uids(pets); !mapsEqual(got, before) {
-			return fmt.Errorf("OnDelete replaced pets: %v -> %v", before, got)
-		}
-		return nil
-	})
+	e.Consistently(3*time.Second, "OnDelete replaces no pet", e.samePets("web", before))
 	if err := e.Client.CoreV1().Pods(e.Namespace).Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +281,21 @@ func TestOnDelete(t *testing.T) {
 	e.waitSet(ctx, "web", "web-1 recreated with the new template", func(s *kennelv1.PetSet, pets []corev1.Pod) bool {
 		return images(pets) == want && allReady(pets, 3) && s.Status.UpdatedReplicas == 1
 	})
+}
+
+// samePets returns a check that the set's pets are still the pods of
+// before, by name and UID.
+func (e *env) samePets(name string, before map[string]types.UID) func(context.Context) error {
+	return func(ctx context.Context) error {
+		pets, err := e.Pets(ctx, name)
+		if err != nil {
+			return err
+		}
+		if got := uids(pets); !mapsEqual(got, before) {
+			return fmt.Errorf("pets replaced: %v -> %v", before, got)
+		}
+		return nil
+	}
 }
 
 func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
