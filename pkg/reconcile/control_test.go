@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -35,9 +36,7 @@ func condition(set *kennelv1.PetSet, t string) *metav1.Condition {
 func TestOrderedScaleUpAndDown(t *testing.T) {
 	set := newSet("web", 0, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
-	if steps := s.run(5); steps > 5 {
-		t.Fatalf("0 replicas did not converge")
-	}
+	s.converge(5, "0 replicas did not converge")
 	for _, tc := range []struct {
 		replicas      int32
 		wantCreates   []string
@@ -49,9 +48,7 @@ func TestOrderedScaleUpAndDown(t *testing.T) {
 		{2, names("web", 0, 1, 2, 3, 4), names("web", 4, 3, 2), names("web", 0, 1)},
 	} {
 		s.setReplicas(tc.replicas)
-		if steps := s.run(60); steps > 60 {
-			t.Fatalf("scale to %d did not converge; pods %v", tc.replicas, s.podNames())
-		}
+		s.converge(60, "scale to %d did not converge; pods %v", tc.replicas, s.podNames())
 		if !slices.Equal(s.creates, tc.wantCreates) {
 			t.Errorf("scale to %d: creates %v, want %v", tc.replicas, s.creates, tc.wantCreates)
 		}
@@ -99,17 +96,13 @@ func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
 	s.hold["web-1"] = true
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	// Within the grace a pet that is not Ready yet is waited for quietly.
 	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Progressing %+v within the not-ready grace, want True", c)
 	}
 	s.clock.Step(notReadyGrace)
-	for range 5 {
-		_ = s.step()
-	}
+	s.steps(5)
 	if !slices.Equal(s.podNames(), names("web", 0, 1)) {
 		t.Fatalf("pods %v, want web-0 web-1 while web-1 is held", s.podNames())
 	}
@@ -121,9 +114,7 @@ func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
 		t.Errorf("no %s event; events %v", ReasonPetNotReady, s.events.events)
 	}
 	delete(s.hold, "web-1")
-	if steps := s.run(20); steps > 20 {
-		t.Fatalf("did not resume; pods %v", s.podNames())
-	}
+	s.converge(20, "did not resume; pods %v", s.podNames())
 	s.assertNoViolations()
 }
 
@@ -131,19 +122,15 @@ func TestNoDeadlockWhenPredecessorFails(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
 	s.hold["web-1"] = true
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	// Pet 0 fails while pet 1 is held NotReady: pet 0 must be replaced.
 	s.fail["web-0"] = true
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	if n := countOf(s.creates, "web-0"); n != 2 {
 		t.Fatalf("web-0 created %d times, want 2 (replaced after failing); creates %v", n, s.creates)
 	}
 	pods := s.livePods()
-	if len(pods) == 0 || pods[0].Name != "web-0" || !isHealthy(pods[0]) {
+	if len(pods) == 0 || pods[0].Name != "web-0" || !isRunningAndReady(pods[0]) {
 		t.Fatalf("web-0 not healthy again: %v", s.podNames())
 	}
 	if slices.Contains(s.podNames(), "web-2") {
@@ -167,21 +154,15 @@ func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
 	s := newSim(t, set, newService("web"))
 	s.run(40)
 	s.hold["web-3"] = true
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	s.setReplicas(2)
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	// web-4 is healthy but web-3 is not: the scale-down halts.
 	if len(s.deletes) != 0 {
 		t.Fatalf("deleted %v while web-3 is unhealthy", s.deletes)
 	}
 	delete(s.hold, "web-3")
-	if steps := s.run(30); steps > 30 {
-		t.Fatalf("did not converge: %v", s.podNames())
-	}
+	s.converge(30, "did not converge: %v", s.podNames())
 	if !slices.Equal(s.deletes, names("web", 4, 3, 2)) {
 		t.Errorf("deletes %v", s.deletes)
 	}
@@ -193,13 +174,9 @@ func TestScaleDownRemovesFirstUnhealthyPet(t *testing.T) {
 	s := newSim(t, set, newService("web"))
 	s.run(30)
 	s.hold["web-2"] = true
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	s.setReplicas(1)
-	if steps := s.run(30); steps > 30 {
-		t.Fatalf("scale-down blocked by the unhealthy highest pet: %v", s.podNames())
-	}
+	s.converge(30, "scale-down blocked by the unhealthy highest pet: %v", s.podNames())
 	s.assertNoViolations()
 }
 
@@ -212,23 +189,19 @@ func TestParallelIgnoresUnhealthyPets(t *testing.T) {
 	if len(s.creates) != 6 {
 		t.Fatalf("Parallel created %v in one sync, want all 6", s.creates)
 	}
-	for range 5 {
-		_ = s.step()
-	}
+	s.steps(5)
 	s.setReplicas(1)
 	_ = s.step()
 	if len(s.deletes) != 5 {
 		t.Fatalf("Parallel deleted %v in one sync, want 5", s.deletes)
 	}
 	delete(s.hold, "web-0")
-	if steps := s.run(10); steps > 10 {
-		t.Fatalf("did not converge: %v", s.podNames())
-	}
+	s.converge(10, "did not converge: %v", s.podNames())
 	s.assertNoViolations()
 }
 
 func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("db", 2, policy)
 			s := newSim(t, set, newService("db"))
@@ -249,8 +222,8 @@ func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
 			if got := s.claims(); !slices.Equal(got, claimsBefore) {
 				t.Errorf("claims %v, want %v reused", got, claimsBefore)
 			}
-			if !s.events.has(ReasonRecreatePet) {
-				t.Errorf("no %s event", ReasonRecreatePet)
+			if !s.events.has(ReasonRecreatingFailedPet) {
+				t.Errorf("no %s event", ReasonRecreatingFailedPet)
 			}
 			s.assertNoViolations()
 		})
@@ -307,22 +280,22 @@ func TestStaleCacheIsNotActedOn(t *testing.T) {
 func TestExpectationsExpire(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	e := newExpectations(clock)
-	e.ExpectCreate("ns/a", "a-0")
-	e.ExpectDelete("ns/a", "a-1", "u1")
-	if e.Satisfied("ns/a") {
+	e.ExpectCreate(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-0")
+	e.ExpectDelete(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-1", "u1")
+	if e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("satisfied with outstanding expectations")
 	}
-	e.CreationObserved("ns/a", "a-0")
-	if e.Satisfied("ns/a") {
+	e.CreationObserved(cache.ObjectName{Namespace: "ns", Name: "a"}, "a-0")
+	if e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("satisfied with an outstanding delete")
 	}
 	clock.Step(expectationTTL + time.Second)
-	if !e.Satisfied("ns/a") {
+	if !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "a"}) {
 		t.Fatal("expired expectations still block")
 	}
-	e.ExpectCreate("ns/b", "b-0")
-	e.Forget("ns/b")
-	if !e.Satisfied("ns/b") || !e.Satisfied("ns/unknown") {
+	e.ExpectCreate(cache.ObjectName{Namespace: "ns", Name: "b"}, "b-0")
+	e.Forget(cache.ObjectName{Namespace: "ns", Name: "b"})
+	if !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "b"}) || !e.Satisfied(cache.ObjectName{Namespace: "ns", Name: "unknown"}) {
 		t.Fatal("forgotten or unknown set not satisfied")
 	}
 }
@@ -337,7 +310,7 @@ func TestInjectedErrorsRecover(t *testing.T) {
 		policy   appsv1.PodManagementPolicyType
 	}
 	var cases []injection
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		cases = append(cases,
 			injection{"pods", "create", 1, policy},
 			injection{"pods", "create", 3, policy},
@@ -387,9 +360,7 @@ func TestInjectedErrorsRecover(t *testing.T) {
 func TestMissingServiceBlocksUntilCreated(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set)
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	if len(s.creates) != 0 {
 		t.Fatalf("created %v without a governing Service", s.creates)
 	}
@@ -415,9 +386,7 @@ func TestTerminatingClaimBlocksPet(t *testing.T) {
 		Name: "data-web-0", Namespace: "default", DeletionTimestamp: &now, Finalizers: []string{"kubernetes.io/pvc-protection"},
 	}}
 	s := newSim(t, set, newService("web"), claim)
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	if len(s.creates) != 0 {
 		t.Fatalf("created %v on a terminating claim", s.creates)
 	}
@@ -464,9 +433,7 @@ func TestPauseAnnotationHaltsScaling(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.setReplicas(3)
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	if len(s.creates) != 1 {
 		t.Fatalf("scaled while paused: %v", s.creates)
 	}
@@ -511,9 +478,7 @@ func TestMinReadySecondsWaitsAndRequeues(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
 	set.Spec.MinReadySeconds = 10
 	s := newSim(t, set, newService("web"))
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	s.refresh()
 	d, err := s.sync()
 	if err != nil {
@@ -568,9 +533,7 @@ func TestRollingUpdateFromHighestOrdinal(t *testing.T) {
 		Type:          appsv1.RollingUpdateStatefulSetStrategyType,
 		RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition},
 	}
-	for range 40 {
-		_ = s.step()
-	}
+	s.steps(40)
 	if !slices.Equal(s.deletes, names("web", 2, 1)) {
 		t.Fatalf("rolling update deletes %v, want web-2 then web-1 (partition 1)", s.deletes)
 	}
@@ -592,9 +555,7 @@ func TestDeletingSetTakesNoAction(t *testing.T) {
 	now := metav1.Now()
 	set.DeletionTimestamp = &now
 	s := newSim(t, set, newService("web"))
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	if len(s.creates) != 0 {
 		t.Fatalf("created %v for a set being deleted", s.creates)
 	}
@@ -662,7 +623,7 @@ func TestFailedCondemnedPetDoesNotBlockScaleDown(t *testing.T) {
 }
 
 func TestReservedOrdinals(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			set.Spec.ReserveOrdinals = []int32{1}
@@ -707,7 +668,7 @@ func TestReservedOrdinals(t *testing.T) {
 // the template replaces that pet (it is not available and outdated) and the
 // rollout completes, without deleting anything by hand.
 func TestRollbackOfBrokenRollout(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			s := newSim(t, set, newService("web"))
@@ -718,9 +679,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 			set.Generation++
 			broken := templateRevision(set)
 			s.holdIf = func(p *corev1.Pod) bool { return petRevision(p) == broken }
-			for range 40 {
-				_ = s.step()
-			}
+			s.steps(40)
 			var revs []string
 			for _, p := range s.livePods() {
 				revs = append(revs, petRevision(p))
@@ -739,7 +698,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 					t.Errorf("%s at %s, want %s", p.Name, petRevision(p), good)
 				}
 			}
-			if !s.events.has(ReasonReplacingStuckPet) {
+			if !s.events.has(ReasonReplacingUnhealthyPet) {
 				t.Error("no ReplacingUnhealthyPet event")
 			}
 			s.assertNoViolations()

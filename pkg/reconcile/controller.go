@@ -2,7 +2,7 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -47,7 +47,7 @@ type Controller struct {
 	serviceLister corelisters.ServiceLister
 	synced        []cache.InformerSynced
 
-	queue    workqueue.TypedRateLimitingInterface[string]
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
 	metrics  *Metrics
 }
@@ -59,12 +59,12 @@ type Options struct {
 	// Metrics may be nil.
 	Metrics *Metrics
 	// RateLimiter defaults to an exponential per-item backoff from 50ms to 5 minutes.
-	RateLimiter workqueue.TypedRateLimiter[string]
+	RateLimiter workqueue.TypedRateLimiter[cache.ObjectName]
 }
 
 // DefaultRateLimiter is the workqueue rate limiter used unless one is given.
-func DefaultRateLimiter() workqueue.TypedRateLimiter[string] {
-	return workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 5*time.Minute)
+func DefaultRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](50*time.Millisecond, 5*time.Minute)
 }
 
 // NewController wires the controller to its informers. recorder records
@@ -95,15 +95,33 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 			revisionInformer.Informer().HasSynced,
 		},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter,
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: QueueName}),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName}),
 		recorder: recorder,
 		metrics:  opts.Metrics,
 	}
-	petControl := NewPetControl(kubeClient, c.claimLister, recorder, opts.Metrics)
-	status := NewStatusUpdater(kennelClient, c.setLister)
-	control := newSetControl(petControl, status, c.serviceLister, c.exp, opts.Clock, recorder)
-	control.life = newLifecycle(kubeClient, kennelClient, revisionInformer.Lister(), c.claimLister)
-	c.control = control
+	c.control = newSetControl(deps{
+		pets:           NewPetControl(kubeClient, c.claimLister, recorder, opts.Metrics),
+		claims:         NewClaimControl(kubeClient),
+		revisions:      NewRevisionControl(kubeClient),
+		status:         NewStatusUpdater(kennelClient),
+		finalizers:     NewFinalizerControl(kennelClient),
+		services:       c.serviceLister,
+		claimLister:    c.claimLister,
+		revisionLister: revisionInformer.Lister(),
+		exp:            c.exp,
+		clock:          opts.Clock,
+		recorder:       recorder,
+	})
+	if err := c.addHandlers(logger, setInformer, podInformer, claimInformer, serviceInformer, revisionInformer); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addHandlers routes each informer's events to the sets they concern.
+func (c *Controller) addHandlers(logger klog.Logger, setInformer kennelinformers.PetSetInformer, podInformer coreinformers.PodInformer,
+	claimInformer coreinformers.PersistentVolumeClaimInformer, serviceInformer coreinformers.ServiceInformer,
+	revisionInformer appsinformers.ControllerRevisionInformer) error {
 
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -129,10 +147,10 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 	}
 	for _, h := range handlers {
 		if _, err := h.informer.AddEventHandlerWithOptions(h.h, cache.HandlerOptions{Logger: &logger}); err != nil {
-			return nil, fmt.Errorf("adding event handler: %w", err)
+			return fmt.Errorf("adding event handler: %w", err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // HasSynced reports whether every informer cache has synced.
@@ -192,12 +210,9 @@ func (c *Controller) processNext(ctx context.Context) bool {
 }
 
 // sync runs the ordering logic for the set with the key once.
-func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return 0, nil
-	}
-	set, err := c.setLister.PetSets(ns).Get(name)
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
+	ns := key.Namespace
+	set, err := c.setLister.PetSets(ns).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		c.exp.Forget(key)
 		return 0, nil
@@ -232,48 +247,34 @@ func (c *Controller) claimPods(ctx context.Context, set *kennelv1.PetSet, select
 		errs     []error
 		canAdopt *bool
 	)
-	adoptable := func() bool {
-		if canAdopt == nil {
-			ok := c.canAdopt(ctx, set)
-			canAdopt = &ok
-		}
-		return *canAdopt
-	}
 	for _, pod := range pods {
-		matches := selector.Matches(labels.Set(pod.Labels)) && isMember(set, pod)
-		ref := metav1.GetControllerOf(pod)
-		switch {
-		case ref != nil && ref.UID == set.UID:
-			if matches || set.DeletionTimestamp != nil {
-				owned = append(owned, pod)
-				continue
-			}
+		switch ownershipOf(set, pod, selector.Matches(labels.Set(pod.Labels)) && isMember(set, pod)) {
+		case owns:
+			owned = append(owned, pod)
+		case release:
 			logger.Info("Releasing pod that no longer matches", "pod", klog.KObj(pod))
-			if err := c.patchOwner(ctx, pod, releasePatch(set, pod)); err != nil {
-				errs = append(errs, err)
+			if _, err := c.patchPod(ctx, pod, releasePatch(set, pod)); err != nil && !apierrors.IsInvalid(err) {
+				errs = append(errs, fmt.Errorf("releasing pod %s: %w", pod.Name, err))
 			}
-		case ref != nil:
-			// Controlled by something else.
-		case matches && set.DeletionTimestamp == nil && pod.DeletionTimestamp == nil:
-			if !adoptable() {
+		case adopt:
+			if canAdopt == nil {
+				ok := c.canAdopt(ctx, set)
+				canAdopt = &ok
+			}
+			if !*canAdopt {
 				continue
 			}
 			logger.Info("Adopting orphan pod", "pod", klog.KObj(pod))
-			patch, err := adoptPatch(set, pod)
-			if err != nil {
-				return nil, err
-			}
-			adopted, err := c.kubeClient.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			adopted, err := c.patchPod(ctx, pod, adoptPatch(set, pod))
 			switch {
-			case err == nil:
+			case err == nil && adopted != nil:
 				owned = append(owned, adopted)
-			case apierrors.IsNotFound(err):
-			default:
+			case err != nil:
 				errs = append(errs, fmt.Errorf("adopting pod %s: %w", pod.Name, err))
 			}
 		}
 	}
-	return owned, joinErrors(errs)
+	return owned, errors.Join(errs...)
 }
 
 // canAdopt re-reads the set from the API server: adopting on behalf of a
@@ -287,64 +288,64 @@ func (c *Controller) canAdopt(ctx context.Context, set *kennelv1.PetSet) bool {
 	return fresh.UID == set.UID && fresh.DeletionTimestamp == nil
 }
 
-func (c *Controller) patchOwner(ctx context.Context, pod *corev1.Pod, patch []byte) error {
-	_, err := c.kubeClient.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
-		return fmt.Errorf("patching owner of pod %s: %w", pod.Name, err)
+// patchPod applies an ownership patch to the pod; a pod that is gone is
+// not an error (nil pod).
+func (c *Controller) patchPod(ctx context.Context, pod *corev1.Pod, patch []byte) (*corev1.Pod, error) {
+	patched, err := c.kubeClient.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
 	}
-	return nil
+	return patched, err
 }
 
-// adoptPatch adds a controller reference to the set; the uid makes the
-// patch fail if the pod was replaced meanwhile.
-func adoptPatch(set *kennelv1.PetSet, pod *corev1.Pod) ([]byte, error) {
-	ref := metav1.NewControllerRef(set, controllerKind)
-	return json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"ownerReferences": []metav1.OwnerReference{*ref},
-			"uid":             pod.UID,
-		},
-	})
-}
-
-// releasePatch removes the set's reference from the pod.
-func releasePatch(set *kennelv1.PetSet, pod *corev1.Pod) []byte {
-	return fmt.Appendf(nil, `{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, set.UID, pod.UID)
-}
-
+// enqueue queues the set that obj is.
 func (c *Controller) enqueue(obj any) {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
+	if key, ok := keyOfSet(obj); ok {
+		c.queue.Add(key)
 	}
-	c.queue.Add(key)
 }
 
+// deleteSet forgets what the controller expected of a deleted set and
+// queues it one last time.
 func (c *Controller) deleteSet(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
+	if key, ok := keyOfSet(obj); ok {
+		c.exp.Forget(key)
+		c.queue.Add(key)
 	}
-	c.exp.Forget(key)
-	c.queue.Add(key)
 }
 
-// ownerKey returns the key of the PetSet controlling the pod, if any.
-func ownerKey(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
+// keyOfSet returns the key of the PetSet that obj is (or holds, as a
+// tombstone); anything else is reported and skipped.
+func keyOfSet(obj any) (cache.ObjectName, bool) {
+	set, ok := objectOf[*kennelv1.PetSet](obj)
+	if !ok {
+		utilruntime.HandleError(fmt.Errorf("PetSet handler got a %T; skipped", obj))
+		return cache.ObjectName{}, false
+	}
+	return setKey(set), true
+}
+
+// controllingSet returns the key of the PetSet that controls obj: its
+// controller reference names a PetSet of the cache with the same UID (a
+// reference to an earlier set of the same name does not count).
+func (c *Controller) controllingSet(obj metav1.Object) (cache.ObjectName, bool) {
+	ref := metav1.GetControllerOfNoCopy(obj)
 	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return "", false
+		return cache.ObjectName{}, false
 	}
-	return pod.Namespace + "/" + ref.Name, true
+	set, err := c.setLister.PetSets(obj.GetNamespace()).Get(ref.Name)
+	if err != nil || set.UID != ref.UID {
+		return cache.ObjectName{}, false
+	}
+	return setKey(set), true
 }
 
-// enqueueMatching enqueues every set in the pod's namespace whose selector
-// matches the pod: an orphan may be adopted by one of them.
+// enqueueMatching enqueues every set in the namespace whose selector
+// matches the labels: an orphan with them may be adopted by one of them.
 func (c *Controller) enqueueMatching(namespace string, lbls map[string]string) {
 	sets, err := c.setLister.PetSets(namespace).List(labels.Everything())
 	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("listing PetSets in %s for an orphan: %w", namespace, err))
 		return
 	}
 	for _, set := range sets {
@@ -358,14 +359,21 @@ func (c *Controller) enqueueMatching(namespace string, lbls map[string]string) {
 	}
 }
 
+// podSeen tells the expectations of the set controlling the pod that the
+// cache shows it (and its deletion, when terminating or gone), and queues
+// the set.
+func (c *Controller) podSeen(key cache.ObjectName, pod *corev1.Pod, gone bool) {
+	c.exp.CreationObserved(key, pod.Name)
+	if gone || pod.DeletionTimestamp != nil {
+		c.exp.DeletionObserved(key, pod.UID)
+	}
+	c.queue.Add(key)
+}
+
 func (c *Controller) addPod(obj any) {
 	pod := obj.(*corev1.Pod)
-	if key, ok := ownerKey(pod); ok {
-		c.exp.CreationObserved(key, pod.Name)
-		if pod.DeletionTimestamp != nil {
-			c.exp.DeletionObserved(key, pod.UID)
-		}
-		c.queue.Add(key)
+	if key, ok := c.controllingSet(pod); ok {
+		c.podSeen(key, pod, false)
 		return
 	}
 	if metav1.GetControllerOf(pod) == nil {
@@ -378,17 +386,13 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	if oldPod.ResourceVersion == pod.ResourceVersion {
 		return // periodic resync
 	}
-	oldKey, oldOwned := ownerKey(oldPod)
-	key, owned := ownerKey(pod)
+	oldKey, oldOwned := c.controllingSet(oldPod)
+	key, owned := c.controllingSet(pod)
 	if oldOwned && (!owned || oldKey != key) {
 		c.queue.Add(oldKey)
 	}
 	if owned {
-		c.exp.CreationObserved(key, pod.Name)
-		if pod.DeletionTimestamp != nil {
-			c.exp.DeletionObserved(key, pod.UID)
-		}
-		c.queue.Add(key)
+		c.podSeen(key, pod, false)
 		return
 	}
 	if metav1.GetControllerOf(pod) == nil {
@@ -404,25 +408,26 @@ func (c *Controller) deletePod(obj any) {
 	if !ok {
 		return
 	}
-	if key, ok := ownerKey(pod); ok {
-		c.exp.CreationObserved(key, pod.Name)
-		c.exp.DeletionObserved(key, pod.UID)
-		c.queue.Add(key)
+	if key, ok := c.controllingSet(pod); ok {
+		c.podSeen(key, pod, true)
 	}
 }
 
+// claimChanged queues the set a claim is labelled with, or every set whose
+// selector matches it.
 func (c *Controller) claimChanged(obj any) {
 	claim, ok := objectOf[*corev1.PersistentVolumeClaim](obj)
 	if !ok {
 		return
 	}
 	if set := claim.Labels[PetSetLabel]; set != "" {
-		c.queue.Add(claim.Namespace + "/" + set)
+		c.queue.Add(cache.ObjectName{Namespace: claim.Namespace, Name: set})
 		return
 	}
 	c.enqueueMatching(claim.Namespace, claim.Labels)
 }
 
+// serviceChanged queues the sets the Service governs.
 func (c *Controller) serviceChanged(obj any) {
 	svc, ok := objectOf[*corev1.Service](obj)
 	if !ok {
@@ -430,6 +435,7 @@ func (c *Controller) serviceChanged(obj any) {
 	}
 	sets, err := c.setLister.PetSets(svc.Namespace).List(labels.Everything())
 	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("listing PetSets in %s for Service %s: %w", svc.Namespace, svc.Name, err))
 		return
 	}
 	for _, set := range sets {
@@ -446,12 +452,12 @@ func (c *Controller) revisionChanged(obj any) {
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOf(rev)
-	switch {
-	case ref == nil:
+	if key, ok := c.controllingSet(rev); ok {
+		c.queue.Add(key)
+		return
+	}
+	if metav1.GetControllerOf(rev) == nil {
 		c.enqueueMatching(rev.Namespace, rev.Labels)
-	case ref.Kind == controllerKind.Kind && ref.APIVersion == controllerKind.GroupVersion().String():
-		c.queue.Add(rev.Namespace + "/" + ref.Name)
 	}
 }
 

@@ -120,7 +120,7 @@ func TestAdoptsOnlyMatchingOrphansWithPetNames(t *testing.T) {
 	)
 	// web-1 is held by a pod the set may not adopt: the set reports it and
 	// retries with backoff.
-	_, err := f.c.sync(context.Background(), "default/web")
+	_, err := f.c.sync(context.Background(), cache.ObjectName{Namespace: "default", Name: "web"})
 	var blocked *BlockedError
 	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
 		t.Fatalf("sync error %v, want %s", err, ReasonPetNameTaken)
@@ -154,7 +154,7 @@ func TestDoesNotAdoptForReplacedSet(t *testing.T) {
 	if err := f.kennel.Tracker().Update(kennelv1.SchemeGroupVersion.WithResource("petsets"), fresh, "default"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.c.sync(context.Background(), "default/web")
+	_, err := f.c.sync(context.Background(), cache.ObjectName{Namespace: "default", Name: "web"})
 	var blocked *BlockedError
 	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
 		t.Fatalf("sync error %v, want %s (web-0 not adopted, so its name is taken)", err, ReasonPetNameTaken)
@@ -171,7 +171,7 @@ func TestReleasesOwnedPodsThatStopMatching(t *testing.T) {
 	f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"),
 		pod("web-0", map[string]string{"app": "elsewhere"}, set))
 	// Released, web-0 still holds the pet's name: the set says so.
-	_, err := f.c.sync(context.Background(), "default/web")
+	_, err := f.c.sync(context.Background(), cache.ObjectName{Namespace: "default", Name: "web"})
 	var blocked *BlockedError
 	if !errors.As(err, &blocked) || blocked.Reason != ReasonPetNameTaken {
 		t.Fatalf("sync error %v, want %s", err, ReasonPetNameTaken)
@@ -189,7 +189,7 @@ func TestReleasesOwnedPodsThatStopMatching(t *testing.T) {
 func TestPodEventsObserveExpectationsAndEnqueueOwner(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
 	f := newFixture(t, []*kennelv1.PetSet{set})
-	key := "default/web"
+	key := cache.ObjectName{Namespace: "default", Name: "web"}
 	p := pod("web-0", map[string]string{"app": "web"}, set)
 
 	f.c.exp.ExpectCreate(key, "web-0")
@@ -231,28 +231,28 @@ func TestServiceAndClaimEventsEnqueueSets(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
 	f := newFixture(t, []*kennelv1.PetSet{set})
 	f.c.serviceChanged(newService("web"))
-	if got, _ := f.c.queue.Get(); got != "default/web" {
+	if got, _ := f.c.queue.Get(); got != (cache.ObjectName{Namespace: "default", Name: "web"}) {
 		t.Fatalf("service event enqueued %q", got)
 	}
-	f.c.queue.Done("default/web")
+	f.c.queue.Done(cache.ObjectName{Namespace: "default", Name: "web"})
 	f.c.serviceChanged(newService("unrelated"))
 	if f.c.queue.Len() != 0 {
 		t.Fatal("unrelated service enqueued a set")
 	}
-	claim := newClaims(set, 0)["data"]
+	claim := newClaims(set, 0)[0]
 	f.c.claimChanged(cache.DeletedFinalStateUnknown{Obj: claim})
-	if got, _ := f.c.queue.Get(); got != "default/web" {
+	if got, _ := f.c.queue.Get(); got != (cache.ObjectName{Namespace: "default", Name: "web"}) {
 		t.Fatalf("claim event enqueued %q", got)
 	}
 }
 
 func TestSyncOfDeletedSetForgetsExpectations(t *testing.T) {
 	f := newFixture(t, nil)
-	f.c.exp.ExpectCreate("default/gone", "gone-0")
-	if _, err := f.c.sync(context.Background(), "default/gone"); err != nil {
+	f.c.exp.ExpectCreate(cache.ObjectName{Namespace: "default", Name: "gone"}, "gone-0")
+	if _, err := f.c.sync(context.Background(), cache.ObjectName{Namespace: "default", Name: "gone"}); err != nil {
 		t.Fatal(err)
 	}
-	if !f.c.exp.Satisfied("default/gone") {
+	if !f.c.exp.Satisfied(cache.ObjectName{Namespace: "default", Name: "gone"}) {
 		t.Fatal("expectations of a deleted set kept")
 	}
 }
@@ -271,7 +271,7 @@ func TestStatusUpdaterRetriesOnConflict(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	u := NewStatusUpdater(client, nil)
+	u := NewStatusUpdater(client)
 	status := &kennelv1.PetSetStatus{Replicas: 1, ObservedGeneration: 1}
 	if err := u.UpdatePetSetStatus(context.Background(), set, status); err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestProcessNextBacksOffOnErrorsAndCountsMetrics(t *testing.T) {
 	f.c.metrics = NewMetrics(reg)
 	fc := &fakeControl{err: errors.New("boom")}
 	f.c.control = fc
-	key := "default/web"
+	key := cache.ObjectName{Namespace: "default", Name: "web"}
 	ctx := context.Background()
 
 	f.c.queue.Add(key)

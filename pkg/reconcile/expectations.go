@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 // expectationTTL bounds how long an unobserved create or delete holds a set
@@ -26,7 +27,7 @@ const expectationRecheck = 10 * time.Second
 type expectations struct {
 	clock Clock
 	mu    sync.Mutex
-	sets  map[string]*setExpectations
+	sets  map[cache.ObjectName]*setExpectations
 }
 
 type setExpectations struct {
@@ -40,10 +41,10 @@ type pendingDelete struct {
 }
 
 func newExpectations(clock Clock) *expectations {
-	return &expectations{clock: clock, sets: map[string]*setExpectations{}}
+	return &expectations{clock: clock, sets: map[cache.ObjectName]*setExpectations{}}
 }
 
-func (e *expectations) get(key string) *setExpectations {
+func (e *expectations) get(key cache.ObjectName) *setExpectations {
 	s := e.sets[key]
 	if s == nil {
 		s = &setExpectations{creates: map[string]time.Time{}, deletes: map[types.UID]pendingDelete{}}
@@ -53,14 +54,14 @@ func (e *expectations) get(key string) *setExpectations {
 }
 
 // ExpectCreate records that a pod with the name is about to be created.
-func (e *expectations) ExpectCreate(key, name string) {
+func (e *expectations) ExpectCreate(key cache.ObjectName, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.get(key).creates[name] = e.clock.Now()
 }
 
 // ExpectDelete records that the pod with the name and UID is about to be deleted.
-func (e *expectations) ExpectDelete(key, name string, uid types.UID) {
+func (e *expectations) ExpectDelete(key cache.ObjectName, name string, uid types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.get(key).deletes[uid] = pendingDelete{name: name, at: e.clock.Now()}
@@ -68,7 +69,7 @@ func (e *expectations) ExpectDelete(key, name string, uid types.UID) {
 
 // CreationObserved clears the create expectation for the name: the informer
 // has shown the pod, or the create failed.
-func (e *expectations) CreationObserved(key, name string) {
+func (e *expectations) CreationObserved(key cache.ObjectName, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.sets[key]; s != nil {
@@ -78,7 +79,7 @@ func (e *expectations) CreationObserved(key, name string) {
 
 // DeletionObserved clears the delete expectation for the UID: the informer
 // has shown the pod terminating or gone, or the delete failed.
-func (e *expectations) DeletionObserved(key string, uid types.UID) {
+func (e *expectations) DeletionObserved(key cache.ObjectName, uid types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.sets[key]; s != nil {
@@ -88,7 +89,7 @@ func (e *expectations) DeletionObserved(key string, uid types.UID) {
 
 // Satisfied reports whether the cache has caught up with every change
 // issued for the set. Entries older than expectationTTL are dropped.
-func (e *expectations) Satisfied(key string) bool {
+func (e *expectations) Satisfied(key cache.ObjectName) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.sets[key]
@@ -111,7 +112,7 @@ func (e *expectations) Satisfied(key string) bool {
 
 // Pending returns the outstanding creates (pod names) and deletes (pod UID
 // to name) of the set, and when the oldest of them was issued.
-func (e *expectations) Pending(key string) (creates []string, deletes map[types.UID]string, oldest time.Time) {
+func (e *expectations) Pending(key cache.ObjectName) (creates []string, deletes map[types.UID]string, oldest time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	deletes = map[types.UID]string{}
@@ -135,7 +136,7 @@ func (e *expectations) Pending(key string) (creates []string, deletes map[types.
 }
 
 // Forget drops everything recorded for the set (the set is gone).
-func (e *expectations) Forget(key string) {
+func (e *expectations) Forget(key cache.ObjectName) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.sets, key)

@@ -57,7 +57,7 @@ func (s *sim) unavailable() int {
 }
 
 func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			s := newSim(t, set, newService("web"))
@@ -67,9 +67,7 @@ func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
 				t.Fatalf("initial status %+v, %d revisions", s.set.Status, len(s.revisions()))
 			}
 			s.setImage("nginx:2")
-			for range 60 {
-				_ = s.step()
-			}
+			s.steps(60)
 			r2 := s.set.Status.UpdateRevision
 			if r2 == r1 || s.set.Status.CurrentRevision != r2 || !slices.Equal(s.images(), []string{"nginx:2", "nginx:2", "nginx:2"}) {
 				t.Fatalf("after update: status %+v images %v", s.set.Status, s.images())
@@ -80,9 +78,7 @@ func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
 			// Roll back to the first template: its revision is reused with a
 			// higher number; no third revision appears.
 			s.setImage("nginx")
-			for range 60 {
-				_ = s.step()
-			}
+			s.steps(60)
 			if s.set.Status.UpdateRevision != r1 || s.set.Status.CurrentRevision != r1 || !slices.Equal(s.images(), []string{"nginx", "nginx", "nginx"}) {
 				t.Fatalf("after rollback: status %+v images %v", s.set.Status, s.images())
 			}
@@ -106,7 +102,7 @@ func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
 }
 
 func TestMaxUnavailableNeverExceeded(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 6, policy)
 			mu := intstr.FromInt32(2)
@@ -141,9 +137,7 @@ func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 	part := int32(3)
 	s.set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &part}
 	s.setImage("nginx:2")
-	for range 30 {
-		_ = s.step()
-	}
+	s.steps(30)
 	if want := []string{"nginx", "nginx", "nginx", "nginx:2"}; !slices.Equal(s.images(), want) {
 		t.Fatalf("canary: images %v, want %v", s.images(), want)
 	}
@@ -157,24 +151,18 @@ func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 30 {
-		_ = s.step()
-	}
+	s.steps(30)
 	if want := []string{"nginx", "nginx", "nginx", "nginx:2"}; !slices.Equal(s.images(), want) {
 		t.Fatalf("after deleting web-1 and web-3: images %v, want %v", s.images(), want)
 	}
 	// Phase two: partition 1.
 	part = 1
-	for range 40 {
-		_ = s.step()
-	}
+	s.steps(40)
 	if want := []string{"nginx", "nginx:2", "nginx:2", "nginx:2"}; !slices.Equal(s.images(), want) {
 		t.Fatalf("phase two: images %v, want %v", s.images(), want)
 	}
 	part = 0
-	for range 20 {
-		_ = s.step()
-	}
+	s.steps(20)
 	if s.set.Status.CurrentRevision != s.set.Status.UpdateRevision || s.set.Status.CurrentReplicas != 4 {
 		t.Fatalf("final status %+v", s.set.Status)
 	}
@@ -187,18 +175,14 @@ func TestOnDeleteUpdatesOnlyDeletedPets(t *testing.T) {
 	s := newSim(t, set, newService("web"))
 	s.run(30)
 	s.setImage("nginx:2")
-	for range 20 {
-		_ = s.step()
-	}
+	s.steps(20)
 	if len(s.deletes) != 0 {
 		t.Fatalf("OnDelete deleted %v", s.deletes)
 	}
 	if err := s.client.CoreV1().Pods("default").Delete(context.Background(), "web-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		_ = s.step()
-	}
+	s.steps(20)
 	if want := []string{"nginx:2", "nginx", "nginx"}; !slices.Equal(s.images(), want) {
 		t.Fatalf("images %v, want %v", s.images(), want)
 	}
@@ -211,7 +195,7 @@ func TestOnDeleteUpdatesOnlyDeletedPets(t *testing.T) {
 // progress deadline Progressing is False/RolloutStuck; reverting the
 // template replaces the stuck pet without anyone deleting it.
 func TestStuckRolloutRecoversOnRevert(t *testing.T) {
-	for _, policy := range []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement} {
+	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			set.Annotations = map[string]string{ProgressDeadlineAnnotation: "30"}
@@ -220,9 +204,7 @@ func TestStuckRolloutRecoversOnRevert(t *testing.T) {
 			r1 := s.set.Status.UpdateRevision
 			s.setImage("nginx:broken")
 			s.hold["web-2"] = true // the kubelet never makes web-2 Ready again
-			for range 60 {
-				_ = s.step()
-			}
+			s.steps(60)
 			if want := []string{"nginx", "nginx", "nginx:broken"}; !slices.Equal(s.images(), want) {
 				t.Fatalf("rollout did not stop at the broken pet: %v", s.images())
 			}
@@ -254,8 +236,8 @@ func TestStuckRolloutRecoversOnRevert(t *testing.T) {
 			if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
 				t.Fatalf("Progressing %+v after recovery", c)
 			}
-			if !s.events.has(ReasonReplacingStuckPet) {
-				t.Errorf("no %s event", ReasonReplacingStuckPet)
+			if !s.events.has(ReasonReplacingUnhealthyPet) {
+				t.Errorf("no %s event", ReasonReplacingUnhealthyPet)
 			}
 			s.assertNoViolations()
 		})
@@ -340,9 +322,7 @@ func TestReservedOrdinalKeepsPetsAndClaims(t *testing.T) {
 	web0 := s.livePods()[0].UID
 	s.set.Spec.ReserveOrdinals = []int32{1}
 	s.set.Generation++
-	for range 30 {
-		_ = s.step()
-	}
+	s.steps(30)
 	if got := s.podNames(); !slices.Equal(got, []string{"web-0", "web-2", "web-3"}) {
 		t.Fatalf("pets %v, want web-0 web-2 web-3", got)
 	}
@@ -380,7 +360,7 @@ func TestClaimResize(t *testing.T) {
 			t.Fatalf("%s requests %s", name, q.String())
 		}
 	}
-	if c := condition(s.set, PetSetClaimsResized); c == nil || c.Status != metav1.ConditionTrue {
+	if c := condition(s.set, kennelv1.PetSetVolumeClaimsResized); c == nil || c.Status != metav1.ConditionTrue {
 		// Unbound claims count as done: they are provisioned at the request.
 		t.Fatalf("condition %+v", c)
 	}
@@ -392,7 +372,7 @@ func TestClaimResize(t *testing.T) {
 	s2.run(20)
 	s2.set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	_ = s2.step()
-	c := condition(s2.set, PetSetClaimsResized)
+	c := condition(s2.set, kennelv1.PetSetVolumeClaimsResized)
 	if c == nil || c.Reason != ReasonResizeNotAllowed || !strings.Contains(c.Message, "does not allow volume expansion") {
 		t.Fatalf("condition %+v", c)
 	}
@@ -423,9 +403,7 @@ func TestAdoptedStatefulSetRevisionIsCurrent(t *testing.T) {
 		objs = append(objs, pod)
 	}
 	s := newSim(t, set, objs...)
-	for range 10 {
-		_ = s.step()
-	}
+	s.steps(10)
 	if len(s.deletes) != 0 || len(s.creates) != 0 {
 		t.Fatalf("pets replaced: creates %v deletes %v", s.creates, s.deletes)
 	}
@@ -452,9 +430,7 @@ func TestRevisionHistoryTrimmed(t *testing.T) {
 	s.run(20)
 	for i := 2; i <= 5; i++ {
 		s.setImage("nginx:" + strconv.Itoa(i))
-		for range 30 {
-			_ = s.step()
-		}
+		s.steps(30)
 	}
 	revs := s.revisions()
 	var names []string
@@ -493,9 +469,7 @@ func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 	s.set.DeletionTimestamp = &now
 	s.set.Finalizers = append(s.set.Finalizers, metav1.FinalizerOrphanDependents)
 	s.deletes = nil
-	for range 5 {
-		_ = s.step()
-	}
+	s.steps(5)
 	if len(s.deletes) != 0 || !hasFinalizer(s.set) {
 		t.Fatalf("deletes %v finalizers %v while orphaning", s.deletes, s.set.Finalizers)
 	}
@@ -523,9 +497,7 @@ func TestSettledPassesWriteNothing(t *testing.T) {
 	}
 	s := newSim(t, set, newService("web"))
 	s.run(20)
-	for range 3 {
-		_ = s.step()
-	}
+	s.steps(3)
 	updates := func() int {
 		n := 0
 		for _, a := range s.client.Actions() {
@@ -536,9 +508,7 @@ func TestSettledPassesWriteNothing(t *testing.T) {
 		return n
 	}
 	before := updates()
-	for range 5 {
-		_ = s.step()
-	}
+	s.steps(5)
 	if after := updates(); after != before {
 		t.Fatalf("%d writes in settled passes", after-before)
 	}

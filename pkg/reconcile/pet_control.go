@@ -4,34 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
-)
-
-// Event reasons the controller records.
-const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonFailedDelete     = "FailedDelete"
-	ReasonRecreatePet      = "RecreatingFailedPet"
-	ReasonClaimTerminating = "ClaimTerminating"
-	ReasonFailedClaim      = "FailedCreateClaim"
-	ReasonServiceNotFound  = "ServiceNotFound"
-	ReasonPetNotReady      = "PetNotReady"
-	ReasonPaused           = "Paused"
-	ReasonInvalidSpec      = "InvalidSpec"
-	ReasonFailedUpdate     = "FailedUpdate"
-	ReasonPetNameTaken     = "PetNameTaken"
 )
 
 // BlockedError says the set cannot make progress for a reason the user must
@@ -94,32 +81,27 @@ func (c *realPetControl) CreatePet(ctx context.Context, set *kennelv1.PetSet, po
 	switch {
 	case err == nil:
 		c.metrics.petCreated()
-		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulCreate, "create Pod %s in PetSet %s successful", pod.Name, set.Name)
+		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Created pet %s", pod.Name)
 		return nil
 	case apierrors.IsAlreadyExists(err):
 		// The deterministic name makes a second pod for the ordinal
 		// impossible; the cache was behind. The next sync sees the pod.
 		return err
 	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
-		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "create Pod %s in PetSet %s failed: %v", pod.Name, set.Name, err)
+		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "Could not create pet %s: %v", pod.Name, err)
 		return &BlockedError{Reason: ReasonFailedCreate, Message: fmt.Sprintf("Pod %s rejected", pod.Name), Err: err}
 	default:
-		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "create Pod %s in PetSet %s failed: %v", pod.Name, set.Name, err)
+		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "Could not create pet %s: %v", pod.Name, err)
 		return err
 	}
 }
 
 func (c *realPetControl) DeletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
-	uid := pod.UID
-	opts := metav1.DeleteOptions{}
-	if uid != "" {
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
-	}
-	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
+	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, deleteIfSame(pod))
 	switch {
 	case err == nil:
 		c.metrics.petDeleted()
-		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulDelete, "delete Pod %s in PetSet %s successful", pod.Name, set.Name)
+		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pet %s", pod.Name)
 		return nil
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		// Already gone, or replaced by a pod with another UID: nothing of
@@ -127,7 +109,7 @@ func (c *realPetControl) DeletePet(ctx context.Context, set *kennelv1.PetSet, po
 		klog.FromContext(ctx).V(2).Info("Pet already gone", "pod", klog.KObj(pod), "err", err)
 		return nil
 	default:
-		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedDelete, "delete Pod %s in PetSet %s failed: %v", pod.Name, set.Name, err)
+		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedDelete, "Could not delete pet %s: %v", pod.Name, err)
 		return err
 	}
 }
@@ -139,7 +121,7 @@ func (c *realPetControl) GetPet(ctx context.Context, namespace, name string) (*c
 func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
 	_, err := c.client.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedUpdate, "update Pod %s in PetSet %s failed: %v", pod.Name, set.Name, err)
+		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedUpdate, "Could not repair the identity labels of pet %s: %v", pod.Name, err)
 		return err
 	}
 	return nil
@@ -150,7 +132,7 @@ func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetS
 // start on storage that is going away, so that blocks the pet.
 func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet, ord int) error {
 	var errs []error
-	for _, claim := range sortedClaims(newClaims(set, ord)) {
+	for _, claim := range newClaims(set, ord) {
 		existing, err := c.claimLister.PersistentVolumeClaims(claim.Namespace).Get(claim.Name)
 		switch {
 		case err == nil:
@@ -166,7 +148,7 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 		_, err = c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(ctx, claim, metav1.CreateOptions{})
 		switch {
 		case err == nil:
-			c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulCreate, "create Claim %s for PetSet %s successful", claim.Name, set.Name)
+			c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Created claim %s", claim.Name)
 		case apierrors.IsAlreadyExists(err):
 			// The cache was behind; read the claim itself to learn whether it is going away.
 			live, getErr := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(ctx, claim.Name, metav1.GetOptions{})
@@ -176,15 +158,15 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 				errs = append(errs, c.claimTerminating(set, claim.Name))
 			}
 		default:
-			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedClaim, "create Claim %s for PetSet %s failed: %v", claim.Name, set.Name, err)
-			errs = append(errs, &BlockedError{Reason: ReasonFailedClaim, Message: fmt.Sprintf("cannot create Claim %s", claim.Name), Err: err})
+			c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreateClaim, "Could not create claim %s: %v", claim.Name, err)
+			errs = append(errs, &BlockedError{Reason: ReasonFailedCreateClaim, Message: fmt.Sprintf("cannot create Claim %s", claim.Name), Err: err})
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 func (c *realPetControl) claimTerminating(set *kennelv1.PetSet, name string) error {
-	c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonClaimTerminating, "Claim %s for PetSet %s is being deleted; waiting before creating its pet", name, set.Name)
+	c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonClaimTerminating, "Claim %s is being deleted; its pet waits until it is gone", name)
 	return &BlockedError{Reason: ReasonClaimTerminating, Message: fmt.Sprintf("Claim %s is being deleted", name)}
 }
 
@@ -199,28 +181,111 @@ func claimOwnerReferences(set *kennelv1.PetSet) []metav1.OwnerReference {
 	return nil
 }
 
-// sortedClaims returns the claims ordered by name, for deterministic call order.
-func sortedClaims(m map[string]*corev1.PersistentVolumeClaim) []*corev1.PersistentVolumeClaim {
-	out := make([]*corev1.PersistentVolumeClaim, 0, len(m))
-	for _, c := range m {
-		out = append(out, c)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Name < out[j-1].Name; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
+// ClaimControl changes existing claims of a set: their owner references
+// (retention) and their storage requests (resize), reading StorageClasses
+// to know whether a claim may grow. Classes are read only when a claim
+// needs expanding, so the controller does not watch them.
+type ClaimControl interface {
+	// SetClaimOwners writes the claim's owner references; it fails with a
+	// conflict if the claim changed since it was read.
+	SetClaimOwners(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error
+	// ExpandClaim raises the claim's storage request to the quantity.
+	ExpandClaim(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error
+	// GetStorageClass reads a StorageClass from the API server.
+	GetStorageClass(ctx context.Context, name string) (*storagev1.StorageClass, error)
 }
 
-// joinErrors returns nil, the single error, or a joined error; a
-// BlockedError among them stays reachable with errors.As.
-func joinErrors(errs []error) error {
-	switch len(errs) {
-	case 0:
+type realClaimControl struct{ client clientset.Interface }
+
+// NewClaimControl returns a ClaimControl writing with client.
+func NewClaimControl(client clientset.Interface) ClaimControl {
+	return &realClaimControl{client: client}
+}
+
+func (c *realClaimControl) SetClaimOwners(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error {
+	cp := claim.DeepCopy()
+	cp.OwnerReferences = owners
+	_, err := c.client.CoreV1().PersistentVolumeClaims(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
 		return nil
-	case 1:
-		return errs[0]
 	}
-	return errors.Join(errs...)
+	return err
+}
+
+func (c *realClaimControl) ExpandClaim(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error {
+	patch := fmt.Appendf(nil, `{"spec":{"resources":{"requests":{"storage":%q}}}}`, to.String())
+	_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (c *realClaimControl) GetStorageClass(ctx context.Context, name string) (*storagev1.StorageClass, error) {
+	return c.client.StorageV1().StorageClasses().Get(ctx, name, metav1.GetOptions{})
+}
+
+// createPet creates the pet at the position, at the revision its position
+// runs, recording the create as expected until the cache shows it.
+func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *revisions) error {
+	from, revision := revs.forPosition(set, pos)
+	pod := newPet(from, ord, revision)
+	key := setKey(set)
+	c.exp.ExpectCreate(key, pod.Name)
+	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
+		c.exp.CreationObserved(key, pod.Name)
+		if apierrors.IsAlreadyExists(err) {
+			return c.nameTaken(ctx, set, pod.Name, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// nameTaken explains an AlreadyExists on a pet's create. If the pod is the
+// set's own (the cache was behind), the next pass sees it. If another pod
+// holds the name (an orphan the set may not adopt, or a pod controlled by
+// something else), the set is blocked on it and retried with backoff.
+func (c *defaultSetControl) nameTaken(ctx context.Context, set *kennelv1.PetSet, name string, err error) error {
+	live, getErr := c.pets.GetPet(ctx, set.Namespace, name)
+	if getErr != nil || live == nil {
+		return nil
+	}
+	if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == set.UID {
+		return nil
+	}
+	c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonPetNameTaken, "Pod %s already exists and this PetSet does not control it; delete it, or make it adoptable (labels matching the selector, no controller)", name)
+	return &BlockedError{Reason: ReasonPetNameTaken, Message: fmt.Sprintf("Pod %s exists and is not controlled by this PetSet", name), Err: err}
+}
+
+// deletePet deletes the pet, recording the delete as expected until the
+// cache shows it.
+func (c *defaultSetControl) deletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
+	key := setKey(set)
+	c.exp.ExpectDelete(key, pod.Name, pod.UID)
+	if err := c.pets.DeletePet(ctx, set, pod); err != nil {
+		c.exp.DeletionObserved(key, pod.UID)
+		return err
+	}
+	return nil
+}
+
+// repair fixes what can be fixed on a live pet: identity labels (pets
+// adopted from elsewhere may lack them) and, while it is not yet scheduled,
+// missing claims.
+func (c *defaultSetControl) repair(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod, ord int) error {
+	if !hasIdentityLabels(set, pod, ord) {
+		cp := pod.DeepCopy()
+		if cp.Labels == nil {
+			cp.Labels = map[string]string{}
+		}
+		maps.Copy(cp.Labels, identityLabels(set, cp.Name, ord))
+		if err := c.pets.UpdatePetLabels(ctx, set, cp); err != nil {
+			return err
+		}
+	}
+	if pod.Status.Phase == corev1.PodPending && pod.Spec.NodeName == "" && len(set.Spec.VolumeClaimTemplates) > 0 {
+		return c.pets.EnsureClaims(ctx, set, ord)
+	}
+	return nil
 }

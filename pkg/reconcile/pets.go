@@ -1,11 +1,12 @@
-// Package reconcile is the PetSet controller: it keeps, for every PetSet, one
-// pet (pod) per ordinal in [start, start+replicas), each with a stable name,
-// hostname and set of claims, created in ascending and removed in descending
-// order under the OrderedReady policy, or all at once under Parallel.
 package reconcile
 
+// Pets: their names, labels, predicates and the pod made for an ordinal.
+
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -77,6 +78,10 @@ func isFailed(pod *corev1.Pod) bool { return pod.Status.Phase == corev1.PodFaile
 // isSucceeded reports whether the pod has terminated successfully.
 func isSucceeded(pod *corev1.Pod) bool { return pod.Status.Phase == corev1.PodSucceeded }
 
+// isFinished reports whether the pod has terminated, failed or succeeded:
+// a pet never stops on its own, so it must be made again.
+func isFinished(pod *corev1.Pod) bool { return isFailed(pod) || isSucceeded(pod) }
+
 // isTerminating reports whether deletion of the pod has begun.
 func isTerminating(pod *corev1.Pod) bool { return pod.DeletionTimestamp != nil }
 
@@ -126,45 +131,34 @@ func availableIn(pod *corev1.Pod, minReadySeconds int32, now time.Time) time.Dur
 	return left
 }
 
-// isHealthy reports whether the pod is Running, Ready and not terminating.
-func isHealthy(pod *corev1.Pod) bool {
-	return isRunningAndReady(pod) && !isTerminating(pod)
-}
-
-// claimName is the name of the claim made from template for the pet with the ordinal.
-func claimName(set *kennelv1.PetSet, template *corev1.PersistentVolumeClaim, ord int) string {
-	return ordinal.ClaimName(template.Name, set.Name, ord)
-}
-
-// newClaims returns the claims the pet with the ordinal needs, keyed by the
-// template (volume) name. Each carries the selector's matchLabels.
-func newClaims(set *kennelv1.PetSet, ord int) map[string]*corev1.PersistentVolumeClaim {
-	claims := make(map[string]*corev1.PersistentVolumeClaim, len(set.Spec.VolumeClaimTemplates))
+// newClaims returns the claims the pet with the ordinal needs, one per
+// claim template, ordered by name. Each carries the selector's matchLabels.
+func newClaims(set *kennelv1.PetSet, ord int) []*corev1.PersistentVolumeClaim {
+	claims := make([]*corev1.PersistentVolumeClaim, 0, len(set.Spec.VolumeClaimTemplates))
 	for i := range set.Spec.VolumeClaimTemplates {
 		tmpl := &set.Spec.VolumeClaimTemplates[i]
 		claim := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{
-				Name:        claimName(set, tmpl, ord),
+				Name:        ordinal.ClaimName(tmpl.Name, set.Name, ord),
 				Namespace:   set.Namespace,
-				Labels:      map[string]string{},
-				Annotations: map[string]string{},
+				Labels:      maps.Clone(tmpl.Labels),
+				Annotations: maps.Clone(tmpl.Annotations),
 			},
 			Spec: *tmpl.Spec.DeepCopy(),
 		}
-		for k, v := range tmpl.Labels {
-			claim.Labels[k] = v
+		if claim.Labels == nil {
+			claim.Labels = map[string]string{}
 		}
-		for k, v := range tmpl.Annotations {
-			claim.Annotations[k] = v
+		if claim.Annotations == nil {
+			claim.Annotations = map[string]string{}
 		}
 		if set.Spec.Selector != nil {
-			for k, v := range set.Spec.Selector.MatchLabels {
-				claim.Labels[k] = v
-			}
+			maps.Copy(claim.Labels, set.Spec.Selector.MatchLabels)
 		}
 		claim.Labels[PetSetLabel] = set.Name
-		claims[tmpl.Name] = claim
+		claims = append(claims, claim)
 	}
+	slices.SortFunc(claims, func(a, b *corev1.PersistentVolumeClaim) int { return strings.Compare(a.Name, b.Name) })
 	return claims
 }
 
@@ -229,26 +223,52 @@ func hasIdentityLabels(set *kennelv1.PetSet, pod *corev1.Pod, ord int) bool {
 // setStorage points one volume per claim template at the pet's claim,
 // replacing any template volume of the same name.
 func setStorage(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
-	claims := newClaims(set, ord)
-	if len(claims) == 0 {
+	templates := claimTemplateNames(set)
+	if len(templates) == 0 {
 		return
 	}
-	volumes := make([]corev1.Volume, 0, len(pod.Spec.Volumes)+len(claims))
-	for _, v := range pod.Spec.Volumes {
-		if _, replaced := claims[v.Name]; !replaced {
-			volumes = append(volumes, v)
-		}
-	}
-	for i := range set.Spec.VolumeClaimTemplates {
-		tmplName := set.Spec.VolumeClaimTemplates[i].Name
+	volumes := slices.DeleteFunc(slices.Clone(pod.Spec.Volumes), func(v corev1.Volume) bool { return slices.Contains(templates, v.Name) })
+	for _, name := range templates {
 		volumes = append(volumes, corev1.Volume{
-			Name: tmplName,
+			Name: name,
 			VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-					ClaimName: claims[tmplName].Name,
+					ClaimName: ordinal.ClaimName(name, set.Name, ord),
 				},
 			},
 		})
 	}
 	pod.Spec.Volumes = volumes
+}
+
+// partition sorts the set's pets: replicas[i] is the pet on the i-th
+// ordinal that must run a pet (petSlots; nil if missing); condemned are
+// pets on any other ordinal (outside the range, or reserved), highest
+// ordinal first.
+func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod, condemned []*corev1.Pod) {
+	slots := petSlots(set)
+	index := slotIndex(slots)
+	replicas = make([]*corev1.Pod, len(slots))
+	for _, pod := range pets {
+		ord, ok := petOrdinal(set, pod)
+		if !ok {
+			continue
+		}
+		if i, in := index[ord]; in {
+			replicas[i] = pod
+		} else {
+			condemned = append(condemned, pod)
+		}
+	}
+	sortDescending(set, condemned)
+	return replicas, condemned
+}
+
+// sortDescending orders pets by ordinal, highest first.
+func sortDescending(set *kennelv1.PetSet, pets []*corev1.Pod) {
+	slices.SortStableFunc(pets, func(a, b *corev1.Pod) int {
+		oa, _ := petOrdinal(set, a)
+		ob, _ := petOrdinal(set, b)
+		return ob - oa
+	})
 }

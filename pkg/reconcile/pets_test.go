@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	core "k8s.io/client-go/testing"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
@@ -96,7 +95,7 @@ func TestNewPetIdentityAndStorage(t *testing.T) {
 		t.Fatalf("template mutated: %+v", set.Spec.Template.ObjectMeta)
 	}
 	claims := newClaims(set, 2)
-	c := claims["data"]
+	c := claims[0]
 	if c == nil || c.Name != "data-web-2" || c.Labels["app"] != "web" || c.Labels[PetSetLabel] != "web" || c.OwnerReferences != nil {
 		t.Fatalf("claim %+v", c)
 	}
@@ -232,8 +231,11 @@ func TestOrderingDecisions(t *testing.T) {
 				}
 			}
 			rec := &recordingPets{}
-			svcIdx := newSim(t, set, newService("web")).svcIdx
-			c := newSetControl(rec, &memStatus{}, corelisters.NewServiceLister(svcIdx), newExpectations(&fakeClock{now: now}), &fakeClock{now: now}, &eventLog{})
+			sim := newSim(t, set, newService("web"))
+			sim.clock.now = now
+			d := sim.deps()
+			d.pets, d.status = rec, &memStatus{}
+			c := newSetControl(d)
 			if _, err := c.Sync(context.Background(), set, pets); err != nil {
 				t.Fatal(err)
 			}

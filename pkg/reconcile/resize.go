@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,8 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	clientset "k8s.io/client-go/kubernetes"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -27,19 +26,6 @@ import (
 // cannot shrink). The CRD refuses every other change to the templates.
 // Progress is the VolumeClaimsResized condition: True when every claim's
 // capacity reaches its template's request.
-
-// PetSetClaimsResized is the condition type reporting claim expansion.
-const PetSetClaimsResized = "VolumeClaimsResized"
-
-// Reasons of the VolumeClaimsResized condition.
-const (
-	ReasonResized          = "Resized"
-	ReasonResizing         = "Resizing"
-	ReasonResizeNotAllowed = "ResizeNotAllowed"
-)
-
-// defaultClassAnnotation marks the cluster's default StorageClass.
-const defaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 
 // claimResize is one claim whose storage request must be raised.
 type claimResize struct {
@@ -72,36 +58,14 @@ func templateStorage(set *kennelv1.PetSet) map[string]resource.Quantity {
 	return out
 }
 
-// claimTemplate returns the name of the template the claim was made from.
-func claimTemplate(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (string, bool) {
-	for i := range set.Spec.VolumeClaimTemplates {
-		name := set.Spec.VolumeClaimTemplates[i].Name
-		if strings.HasPrefix(claim.Name, name+"-") {
-			if _, ok := claimOrdinal(set, claim); ok {
-				return name, true
-			}
-		}
-	}
-	return "", false
-}
-
 // expansionAllowed reports whether the claim's StorageClass allows volume
 // expansion, or why not. classes maps class names to classes; unreadable
 // maps class names to why they could not be read.
 func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass, unreadable map[string]string) (bool, string) {
-	var name string
-	if claim.Spec.StorageClassName != nil {
-		name = *claim.Spec.StorageClassName
-	} else {
-		for n, c := range classes {
-			if c.Annotations[defaultClassAnnotation] == "true" {
-				name = n
-			}
-		}
-	}
-	if name == "" {
+	if claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName == "" {
 		return false, "it has no StorageClass"
 	}
+	name := *claim.Spec.StorageClassName
 	if why, ok := unreadable[name]; ok {
 		return false, fmt.Sprintf("cannot read StorageClass %s: %s", name, why)
 	}
@@ -122,7 +86,7 @@ func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClai
 	sorted := append([]*corev1.PersistentVolumeClaim(nil), claims...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, claim := range sorted {
-		tmpl, ok := claimTemplate(set, claim)
+		tmpl, _, ok := claimIdentity(set, claim)
 		if !ok || claim.DeletionTimestamp != nil {
 			continue
 		}
@@ -175,7 +139,7 @@ func (p resizePlan) condition(generation int64) *metav1.Condition {
 	if p.Total == 0 && len(p.Refused) == 0 {
 		return nil
 	}
-	c := &metav1.Condition{Type: PetSetClaimsResized, ObservedGeneration: generation}
+	c := &metav1.Condition{Type: kennelv1.PetSetVolumeClaimsResized, ObservedGeneration: generation}
 	msg := fmt.Sprintf("%d of %d claims at their template's storage request", p.Done, p.Total)
 	details := append(append([]string(nil), p.Refused...), p.Pending...)
 	if len(details) > 0 {
@@ -193,23 +157,53 @@ func (p resizePlan) condition(generation int64) *metav1.Condition {
 	return c
 }
 
-// ClaimResizeControl raises claims' storage requests.
-type ClaimResizeControl interface {
-	ExpandClaim(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error
-}
-
-type realClaimResizeControl struct{ client clientset.Interface }
-
-// NewClaimResizeControl returns a ClaimResizeControl writing with client.
-func NewClaimResizeControl(client clientset.Interface) ClaimResizeControl {
-	return &realClaimResizeControl{client: client}
-}
-
-func (c *realClaimResizeControl) ExpandClaim(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error {
-	patch := fmt.Appendf(nil, `{"spec":{"resources":{"requests":{"storage":%q}}}}`, to.String())
-	_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+// syncClaimSizes expands claims whose template's storage request grew and
+// returns the VolumeClaimsResized condition (nil when not applicable).
+func (c *defaultSetControl) syncClaimSizes(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim) (*metav1.Condition, error) {
+	if len(claims) == 0 {
+		return nil, nil
 	}
-	return err
+	classes, unreadable := c.classesToExpand(ctx, set, claims)
+	plan := planClaimResize(set, claims, classes, unreadable)
+	var errs []error
+	for _, e := range plan.Expand {
+		if err := c.claims.ExpandClaim(ctx, set, e.Claim, e.To); err != nil {
+			errs = append(errs, fmt.Errorf("expanding claim %s: %w", e.Claim.Name, err))
+			continue
+		}
+		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonExpandingClaim, "Raised the storage request of claim %s to %s", e.Claim.Name, e.To.String())
+	}
+	return plan.condition(set.Generation), errors.Join(errs...)
+}
+
+// classesToExpand reads the StorageClasses of the claims whose template asks
+// for more storage than they have. unreadable maps the classes that could
+// not be read (no RBAC access, say) to why: they are reported in the
+// condition rather than failing the whole sync.
+func (c *defaultSetControl) classesToExpand(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim) (map[string]*storagev1.StorageClass, map[string]string) {
+	classes := map[string]*storagev1.StorageClass{}
+	unreadable := map[string]string{}
+	want := templateStorage(set)
+	for _, claim := range claims {
+		tmpl, _, ok := claimIdentity(set, claim)
+		if !ok || claim.Spec.StorageClassName == nil {
+			continue
+		}
+		name := *claim.Spec.StorageClassName
+		if classes[name] != nil || unreadable[name] != "" {
+			continue
+		}
+		to, ok := want[tmpl]
+		if have := claim.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || to.Cmp(have) <= 0 {
+			continue
+		}
+		class, err := c.claims.GetStorageClass(ctx, name)
+		switch {
+		case err == nil:
+			classes[class.Name] = class
+		case !apierrors.IsNotFound(err):
+			unreadable[name] = err.Error()
+		}
+	}
+	return classes, unreadable
 }

@@ -28,7 +28,7 @@ func sizedClaim(name, class, request, capacity string) *corev1.PersistentVolumeC
 func TestPlanClaimResize(t *testing.T) {
 	yes, no := true, false
 	classes := map[string]*storagev1.StorageClass{
-		"fast":  {ObjectMeta: metav1.ObjectMeta{Name: "fast", Annotations: map[string]string{defaultClassAnnotation: "true"}}, AllowVolumeExpansion: &yes},
+		"fast":  {ObjectMeta: metav1.ObjectMeta{Name: "fast"}, AllowVolumeExpansion: &yes},
 		"fixed": {ObjectMeta: metav1.ObjectMeta{Name: "fixed"}, AllowVolumeExpansion: &no},
 	}
 	set := retSet("", "")
@@ -36,7 +36,7 @@ func TestPlanClaimResize(t *testing.T) {
 	claims := []*corev1.PersistentVolumeClaim{
 		sizedClaim("data-web-0", "fast", "2Gi", "2Gi"),   // done
 		sizedClaim("data-web-1", "fast", "1Gi", "1Gi"),   // expand
-		sizedClaim("data-web-2", "", "1Gi", "1Gi"),       // default class: expand
+		sizedClaim("data-web-2", "", "1Gi", "1Gi"),       // no class: refused
 		sizedClaim("data-web-3", "fixed", "1Gi", "1Gi"),  // refused
 		sizedClaim("data-web-4", "fast", "2Gi", "1Gi"),   // raised, capacity pending
 		sizedClaim("data-web-5", "gone", "1Gi", "1Gi"),   // class missing
@@ -50,17 +50,18 @@ func TestPlanClaimResize(t *testing.T) {
 	for _, e := range plan.Expand {
 		expand = append(expand, e.Claim.Name+"->"+e.To.String())
 	}
-	if got := strings.Join(expand, ","); got != "data-web-1->2Gi,data-web-2->2Gi" {
+	if got := strings.Join(expand, ","); got != "data-web-1->2Gi" {
 		t.Errorf("expand %s", got)
 	}
-	if plan.Total != 9 || plan.Done != 2 || len(plan.Refused) != 4 || len(plan.Pending) != 3 {
+	if plan.Total != 9 || plan.Done != 2 || len(plan.Refused) != 5 || len(plan.Pending) != 2 {
 		t.Errorf("plan %+v", plan)
 	}
 	c := plan.condition(3)
 	if c.Status != metav1.ConditionFalse || c.Reason != ReasonResizeNotAllowed ||
 		!strings.Contains(c.Message, "StorageClass fixed does not allow volume expansion") ||
 		!strings.Contains(c.Message, "StorageClass gone not found") || !strings.Contains(c.Message, "cannot shrink") ||
-		!strings.Contains(c.Message, "cannot read StorageClass locked: forbidden") {
+		!strings.Contains(c.Message, "cannot read StorageClass locked: forbidden") ||
+		!strings.Contains(c.Message, "data-web-2: cannot expand to 2Gi: it has no StorageClass") {
 		t.Errorf("condition %+v", c)
 	}
 	// Everything expandable and done: True.
@@ -75,7 +76,7 @@ func TestPlanClaimResize(t *testing.T) {
 		t.Errorf("condition without claim templates")
 	}
 	client := fake.NewClientset(claims[1])
-	if err := NewClaimResizeControl(client).ExpandClaim(context.Background(), set, claims[1], resource.MustParse("2Gi")); err != nil {
+	if err := NewClaimControl(client).ExpandClaim(context.Background(), set, claims[1], resource.MustParse("2Gi")); err != nil {
 		t.Fatal(err)
 	}
 	live, _ := client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "data-web-1", metav1.GetOptions{})

@@ -2,13 +2,14 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/labels"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
@@ -42,20 +43,28 @@ func retentionPolicy(set *kennelv1.PetSet) (whenDeleted, whenScaled appsv1.Persi
 	return whenDeleted, whenScaled
 }
 
-// claimOrdinal returns the ordinal of a claim named <template>-<set>-<N> for
-// one of the set's claim templates.
-func claimOrdinal(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (int, bool) {
-	for i := range set.Spec.VolumeClaimTemplates {
-		prefix := set.Spec.VolumeClaimTemplates[i].Name + "-"
-		if !strings.HasPrefix(claim.Name, prefix) {
+// claimIdentity returns the template and ordinal of a claim named
+// <template>-<set>-<N> after one of the set's claim templates.
+func claimIdentity(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (template string, ord int, ok bool) {
+	for _, name := range claimTemplateNames(set) {
+		rest, found := strings.CutPrefix(claim.Name, name+"-")
+		if !found {
 			continue
 		}
-		parent, ord, ok := ordinal.Parse(strings.TrimPrefix(claim.Name, prefix))
-		if ok && parent == set.Name {
-			return ord, true
+		if parent, ord, ok := ordinal.Parse(rest); ok && parent == set.Name {
+			return name, ord, true
 		}
 	}
-	return 0, false
+	return "", 0, false
+}
+
+// claimTemplateNames returns the names of the set's claim templates.
+func claimTemplateNames(set *kennelv1.PetSet) []string {
+	names := make([]string, 0, len(set.Spec.VolumeClaimTemplates))
+	for _, t := range set.Spec.VolumeClaimTemplates {
+		names = append(names, t.Name)
+	}
+	return names
 }
 
 // desiredClaimOwners returns the owner references the claim should carry
@@ -78,7 +87,7 @@ func desiredClaimOwners(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClai
 	var petName string
 	if pet != nil {
 		petName = pet.Name
-	} else if ord, ok := claimOrdinal(set, claim); ok {
+	} else if _, ord, ok := claimIdentity(set, claim); ok {
 		petName = ordinal.PetName(set.Name, ord)
 	}
 	out := make([]metav1.OwnerReference, 0, len(claim.OwnerReferences)+2)
@@ -150,7 +159,7 @@ type claimOwnerChange struct {
 func planClaimRetention(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets map[int]*corev1.Pod, condemned func(ord int) bool) []claimOwnerChange {
 	var out []claimOwnerChange
 	for _, claim := range claims {
-		ord, ok := claimOrdinal(set, claim)
+		_, ord, ok := claimIdentity(set, claim)
 		if !ok || claim.DeletionTimestamp != nil {
 			continue
 		}
@@ -166,28 +175,41 @@ func planClaimRetention(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeC
 	return out
 }
 
-// ClaimOwnerControl writes claims' owner references.
-type ClaimOwnerControl interface {
-	SetClaimOwners(ctx context.Context, set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error
-}
-
-type realClaimOwnerControl struct {
-	client clientset.Interface
-}
-
-// NewClaimOwnerControl returns a ClaimOwnerControl writing with client.
-func NewClaimOwnerControl(client clientset.Interface) ClaimOwnerControl {
-	return &realClaimOwnerControl{client: client}
-}
-
-// SetClaimOwners updates the claim with the owners; the resource version
-// makes the write fail if the claim changed since it was read.
-func (c *realClaimOwnerControl) SetClaimOwners(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, owners []metav1.OwnerReference) error {
-	cp := claim.DeepCopy()
-	cp.OwnerReferences = owners
-	_, err := c.client.CoreV1().PersistentVolumeClaims(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+// setClaims returns the claims in the set's namespace named after one of
+// its claim templates.
+func (c *defaultSetControl) setClaims(set *kennelv1.PetSet) ([]*corev1.PersistentVolumeClaim, error) {
+	if len(set.Spec.VolumeClaimTemplates) == 0 {
+		return nil, nil
 	}
-	return err
+	all, err := c.claimLister.PersistentVolumeClaims(set.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.PersistentVolumeClaim
+	for _, claim := range all {
+		if _, _, ok := claimIdentity(set, claim); ok {
+			out = append(out, claim)
+		}
+	}
+	return out, nil
+}
+
+// syncClaimOwners applies the retention policy to the set's claims: any
+// ordinal outside the set's pet slots is condemned.
+func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets []*corev1.Pod) error {
+	byOrd := map[int]*corev1.Pod{}
+	for _, p := range pets {
+		if ord, ok := petOrdinal(set, p); ok {
+			byOrd[ord] = p
+		}
+	}
+	keep := slotIndex(petSlots(set))
+	condemned := func(ord int) bool { _, ok := keep[ord]; return !ok }
+	var errs []error
+	for _, ch := range planClaimRetention(set, claims, byOrd, condemned) {
+		if err := c.claims.SetClaimOwners(ctx, set, ch.Claim, ch.Owners); err != nil {
+			errs = append(errs, fmt.Errorf("claim %s owners: %w", ch.Claim.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -38,12 +38,12 @@ func describe(refs []metav1.OwnerReference) string {
 	return strings.Join(s, ",")
 }
 
-func TestClaimOrdinal(t *testing.T) {
+func TestClaimIdentity(t *testing.T) {
 	set := retSet("", "")
 	set.Spec.VolumeClaimTemplates = append(set.Spec.VolumeClaimTemplates, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-web"}})
 	for name, want := range map[string]int{"data-web-3": 3, "data-web-web-12": 12, "data-db-3": -1, "logs-web-1": -1, "data-web-x": -1, "data-web-01": -1} {
-		ord, ok := claimOrdinal(set, claimFor(name))
-		if (want < 0) == ok || (ok && ord != want) {
+		tmpl, ord, ok := claimIdentity(set, claimFor(name))
+		if (want < 0) == ok || (ok && ord != want) || (ok && !strings.HasPrefix(name, tmpl+"-")) {
 			t.Errorf("%s: %d %v, want %d", name, ord, ok, want)
 		}
 	}
@@ -127,7 +127,7 @@ func TestPlanClaimRetentionAndApply(t *testing.T) {
 	// Scaled from 4 to 2: ordinals 2 and 3 are condemned; 9 has no pet.
 	changes := planClaimRetention(set, claims, pets, func(ord int) bool { return ord >= 2 })
 	var got []string
-	ctl := NewClaimOwnerControl(client)
+	ctl := NewClaimControl(client)
 	for _, ch := range changes {
 		got = append(got, ch.Claim.Name+"="+describe(ch.Owners))
 		if err := ctl.SetClaimOwners(context.Background(), set, ch.Claim, ch.Owners); err != nil {

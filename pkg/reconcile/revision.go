@@ -2,10 +2,8 @@ package reconcile
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"sort"
@@ -15,13 +13,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
-	clientset "k8s.io/client-go/kubernetes"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -246,36 +240,20 @@ func nextRevisionNumber(revs []*appsv1.ControllerRevision) int64 {
 	return n + 1
 }
 
-// revisionPlan is what syncing the set's revisions must do.
-type revisionPlan struct {
-	// Update is the revision of the set's current template. When Create is
-	// true it does not exist yet and must be created; when Renumber is true
-	// it exists and its Revision must be raised to Update.Revision (a
-	// rollback onto an earlier template).
-	Update   *appsv1.ControllerRevision
-	Create   bool
-	Renumber bool
-	// Current is the revision pets below the partition run: the one named
-	// by status.currentRevision, else Update.
-	Current *appsv1.ControllerRevision
-	// CollisionCount is the collision count to record in status.
-	CollisionCount int32
-}
-
 // planRevisions decides the set's current and update revisions from the
 // revisions it owns. An existing revision equal to the template is reused
 // (renumbered if it is not the newest, so history order follows use); a new
 // revision whose name is taken by a revision with other data gets a
 // higher collision count until its name is free.
-func planRevisions(set *kennelv1.PetSet, owned []*appsv1.ControllerRevision) (revisionPlan, error) {
+func planRevisions(set *kennelv1.PetSet, owned []*appsv1.ControllerRevision) (revisions, error) {
 	revs := append([]*appsv1.ControllerRevision(nil), owned...)
 	sortRevisions(revs)
-	var plan revisionPlan
+	var plan revisions
 	if set.Status.CollisionCount != nil {
-		plan.CollisionCount = *set.Status.CollisionCount
+		plan.collisionCount = *set.Status.CollisionCount
 	}
 	next := nextRevisionNumber(revs)
-	candidate, err := newRevision(set, next, plan.CollisionCount)
+	candidate, err := newRevision(set, next, plan.collisionCount)
 	if err != nil {
 		return plan, err
 	}
@@ -287,33 +265,33 @@ func planRevisions(set *kennelv1.PetSet, owned []*appsv1.ControllerRevision) (re
 	}
 	switch {
 	case equal != nil && equal == revs[len(revs)-1]:
-		plan.Update = equal
+		plan.update = equal
 	case equal != nil:
-		plan.Update = equal.DeepCopy()
-		plan.Update.Revision = next
-		plan.Renumber = true
+		plan.update = equal.DeepCopy()
+		plan.update.Revision = next
+		plan.renumber = true
 	default:
 		byName := make(map[string]*appsv1.ControllerRevision, len(revs))
 		for _, r := range revs {
 			byName[r.Name] = r
 		}
 		for byName[candidate.Name] != nil {
-			plan.CollisionCount++
-			if candidate, err = newRevision(set, next, plan.CollisionCount); err != nil {
+			plan.collisionCount++
+			if candidate, err = newRevision(set, next, plan.collisionCount); err != nil {
 				return plan, err
 			}
 		}
-		plan.Update = candidate
-		plan.Create = true
+		plan.update = candidate
+		plan.create = true
 	}
-	plan.Current = plan.Update
+	plan.current = plan.update
 	for _, r := range revs {
 		if r.Name == set.Status.CurrentRevision {
-			plan.Current = r
+			plan.current = r
 		}
 	}
-	if plan.Renumber && plan.Current.Name == plan.Update.Name {
-		plan.Current = plan.Update
+	if plan.renumber && plan.current.Name == plan.update.Name {
+		plan.current = plan.update
 	}
 	return plan, nil
 }
@@ -345,31 +323,6 @@ func revisionsToTrim(set *kennelv1.PetSet, owned []*appsv1.ControllerRevision, c
 	return unused[:len(unused)-limit]
 }
 
-// revisionClaims sorts revisions the way pods are claimed: owned holds the
-// revisions the set controls and keeps (plus orphans to adopt, listed in
-// adopt too); release lists controlled revisions whose labels no longer
-// match the selector. Revisions controlled by anything else are ignored.
-// Orphans are adopted only while the set is not being deleted.
-func revisionClaims(set *kennelv1.PetSet, selector labels.Selector, revs []*appsv1.ControllerRevision) (owned, adopt, release []*appsv1.ControllerRevision) {
-	for _, r := range revs {
-		matches := selector.Matches(labels.Set(r.Labels))
-		ref := metav1.GetControllerOf(r)
-		switch {
-		case ref != nil && ref.UID == set.UID:
-			if matches || set.DeletionTimestamp != nil {
-				owned = append(owned, r)
-			} else {
-				release = append(release, r)
-			}
-		case ref != nil:
-		case matches && set.DeletionTimestamp == nil && r.DeletionTimestamp == nil:
-			adopt = append(adopt, r)
-			owned = append(owned, r)
-		}
-	}
-	return owned, adopt, release
-}
-
 // setAtRevision returns a copy of the set whose template is the one held by
 // the revision, for creating pets at that revision.
 func setAtRevision(set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*kennelv1.PetSet, error) {
@@ -380,125 +333,4 @@ func setAtRevision(set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*kenne
 	cp := set.DeepCopy()
 	cp.Spec.Template = *tmpl
 	return cp, nil
-}
-
-// RevisionControl writes a set's ControllerRevisions.
-type RevisionControl interface {
-	// CreateRevision creates the revision. If one of the same name exists
-	// it returns that one and an AlreadyExists error.
-	CreateRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error)
-	// RenumberRevision writes rev.Revision to the existing revision.
-	RenumberRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error)
-	// DeleteRevision deletes the revision.
-	DeleteRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error
-	// AdoptRevision makes the set the revision's controller.
-	AdoptRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error)
-	// ReleaseRevision removes the set's reference from the revision.
-	ReleaseRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error
-}
-
-// revisionResult is the outcome of syncing revisions.
-type revisionResult struct {
-	Current, Update *appsv1.ControllerRevision
-	CollisionCount  int32
-}
-
-// syncRevisions makes the revision of the set's template exist with the
-// highest number and returns the current and update revisions. A create
-// that finds the name taken by other data raises the collision count and
-// fails; the caller records the count in status and retries.
-func syncRevisions(ctx context.Context, rc RevisionControl, set *kennelv1.PetSet, owned []*appsv1.ControllerRevision) (revisionResult, error) {
-	plan, err := planRevisions(set, owned)
-	res := revisionResult{Current: plan.Current, Update: plan.Update, CollisionCount: plan.CollisionCount}
-	if err != nil {
-		return res, err
-	}
-	switch {
-	case plan.Create:
-		created, err := rc.CreateRevision(ctx, set, plan.Update)
-		switch {
-		case err == nil:
-			res.Update = created
-		case apierrors.IsAlreadyExists(err) && created != nil && equalRevisions(created, plan.Update):
-			// The cache had not seen it yet.
-			res.Update = created
-		case apierrors.IsAlreadyExists(err):
-			res.CollisionCount++
-			return res, fmt.Errorf("revision name %s is taken by other data; collision count raised to %d", plan.Update.Name, res.CollisionCount)
-		default:
-			return res, err
-		}
-	case plan.Renumber:
-		updated, err := rc.RenumberRevision(ctx, set, plan.Update)
-		if err != nil {
-			return res, err
-		}
-		res.Update = updated
-	}
-	if res.Current.Name == res.Update.Name {
-		res.Current = res.Update
-	}
-	return res, nil
-}
-
-// realRevisionControl is the RevisionControl that talks to the API server.
-type realRevisionControl struct {
-	client clientset.Interface
-}
-
-// NewRevisionControl returns a RevisionControl writing with client.
-func NewRevisionControl(client clientset.Interface) RevisionControl {
-	return &realRevisionControl{client: client}
-}
-
-func (c *realRevisionControl) CreateRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
-	created, err := c.client.AppsV1().ControllerRevisions(set.Namespace).Create(ctx, rev, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		live, getErr := c.client.AppsV1().ControllerRevisions(set.Namespace).Get(ctx, rev.Name, metav1.GetOptions{})
-		if getErr != nil {
-			return nil, errors.Join(err, getErr)
-		}
-		return live, err
-	}
-	return created, err
-}
-
-func (c *realRevisionControl) RenumberRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
-	patch := fmt.Appendf(nil, `{"revision":%d}`, rev.Revision)
-	return c.client.AppsV1().ControllerRevisions(set.Namespace).Patch(ctx, rev.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-}
-
-func (c *realRevisionControl) DeleteRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
-	uid := rev.UID
-	opts := metav1.DeleteOptions{}
-	if uid != "" {
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
-	}
-	err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, rev.Name, opts)
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	return err
-}
-
-func (c *realRevisionControl) AdoptRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(set, controllerKind)},
-			"uid":             rev.UID,
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.client.AppsV1().ControllerRevisions(set.Namespace).Patch(ctx, rev.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-}
-
-func (c *realRevisionControl) ReleaseRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
-	patch := fmt.Appendf(nil, `{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, set.UID, rev.UID)
-	_, err := c.client.AppsV1().ControllerRevisions(set.Namespace).Patch(ctx, rev.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
-		return nil
-	}
-	return err
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -155,17 +156,17 @@ func TestPlanRevisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if plan.Update.Name != tc.wantUpdate || plan.Current.Name != tc.wantCurrent {
-				t.Errorf("update %s current %s, want %s %s", plan.Update.Name, plan.Current.Name, tc.wantUpdate, tc.wantCurrent)
+			if plan.update.Name != tc.wantUpdate || plan.current.Name != tc.wantCurrent {
+				t.Errorf("update %s current %s, want %s %s", plan.update.Name, plan.current.Name, tc.wantUpdate, tc.wantCurrent)
 			}
-			if plan.Create != tc.wantCreate || plan.Renumber != tc.wantRenumber {
-				t.Errorf("create %v renumber %v, want %v %v", plan.Create, plan.Renumber, tc.wantCreate, tc.wantRenumber)
+			if plan.create != tc.wantCreate || plan.renumber != tc.wantRenumber {
+				t.Errorf("create %v renumber %v, want %v %v", plan.create, plan.renumber, tc.wantCreate, tc.wantRenumber)
 			}
-			if plan.Update.Revision != tc.wantNumber || plan.CollisionCount != tc.wantColl {
-				t.Errorf("number %d collisions %d, want %d %d", plan.Update.Revision, plan.CollisionCount, tc.wantNumber, tc.wantColl)
+			if plan.update.Revision != tc.wantNumber || plan.collisionCount != tc.wantColl {
+				t.Errorf("number %d collisions %d, want %d %d", plan.update.Revision, plan.collisionCount, tc.wantNumber, tc.wantColl)
 			}
 			for _, r := range tc.owned {
-				if plan.Renumber && r.Name == plan.Update.Name && r.Revision == plan.Update.Revision {
+				if plan.renumber && r.Name == plan.update.Name && r.Revision == plan.update.Revision {
 					t.Errorf("plan modified the cached revision")
 				}
 			}
@@ -203,7 +204,7 @@ func TestRevisionsToTrim(t *testing.T) {
 	}
 }
 
-func TestRevisionClaims(t *testing.T) {
+func TestOwnershipOf(t *testing.T) {
 	set := revSet("x")
 	sel := labels.SelectorFromSet(labels.Set{"app": "web"})
 	mk := func(name string, lbls map[string]string, owner types.UID) *appsv1.ControllerRevision {
@@ -216,19 +217,29 @@ func TestRevisionClaims(t *testing.T) {
 	}
 	match := map[string]string{"app": "web"}
 	other := map[string]string{"app": "db"}
-	owned, adopt, release := revisionClaims(set, sel, []*appsv1.ControllerRevision{
+	gone := mk("orphan-going", match, "")
+	gone.DeletionTimestamp = &metav1.Time{}
+	revs := []*appsv1.ControllerRevision{
 		mk("ours", match, set.UID), mk("orphan", match, ""), mk("foreign", match, "other"),
-		mk("ours-mismatch", other, set.UID), mk("orphan-mismatch", other, ""),
-	})
-	n := func(rs []*appsv1.ControllerRevision) string {
-		var s []string
-		for _, r := range rs {
-			s = append(s, r.Name)
-		}
-		return strings.Join(s, ",")
+		mk("ours-mismatch", other, set.UID), mk("orphan-mismatch", other, ""), gone,
 	}
-	if n(owned) != "ours,orphan" || n(adopt) != "orphan" || n(release) != "ours-mismatch" {
-		t.Errorf("owned %s adopt %s release %s", n(owned), n(adopt), n(release))
+	judge := func(set *kennelv1.PetSet) map[string]ownership {
+		out := map[string]ownership{}
+		for _, r := range revs {
+			out[r.Name] = ownershipOf(set, r, sel.Matches(labels.Set(r.Labels)))
+		}
+		return out
+	}
+	want := map[string]ownership{"ours": owns, "orphan": adopt, "foreign": notOurs, "ours-mismatch": release, "orphan-mismatch": notOurs, "orphan-going": notOurs}
+	if got := judge(set); !maps.Equal(got, want) {
+		t.Errorf("live set: %v, want %v", got, want)
+	}
+	// A set being deleted keeps what it controls and adopts nothing.
+	deleted := set.DeepCopy()
+	deleted.DeletionTimestamp = &metav1.Time{}
+	want = map[string]ownership{"ours": owns, "orphan": notOurs, "foreign": notOurs, "ours-mismatch": owns, "orphan-mismatch": notOurs, "orphan-going": notOurs}
+	if got := judge(deleted); !maps.Equal(got, want) {
+		t.Errorf("deleted set: %v, want %v", got, want)
 	}
 }
 
@@ -237,40 +248,40 @@ func TestSyncRevisions(t *testing.T) {
 	v1 := revSet("nginx:1")
 	client := fake.NewClientset()
 	rc := NewRevisionControl(client)
-	res, err := syncRevisions(ctx, rc, v1, nil)
+	res, err := applyRevisionPlan(ctx, rc, v1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, err := client.AppsV1().ControllerRevisions("default").Get(ctx, res.Update.Name, metav1.GetOptions{})
+	r1, err := client.AppsV1().ControllerRevisions("default").Get(ctx, res.update.Name, metav1.GetOptions{})
 	if err != nil || r1.Revision != 1 {
 		t.Fatalf("revision not created: %v %+v", err, r1)
 	}
 	v2 := revSet("nginx:2")
 	v2.Status.CurrentRevision = r1.Name
-	res2, err := syncRevisions(ctx, rc, v2, []*appsv1.ControllerRevision{r1})
+	res2, err := applyRevisionPlan(ctx, rc, v2, []*appsv1.ControllerRevision{r1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res2.Current.Name != r1.Name || res2.Update.Name == r1.Name || res2.Update.Revision != 2 {
-		t.Fatalf("after change: current %s update %s/%d", res2.Current.Name, res2.Update.Name, res2.Update.Revision)
+	if res2.current.Name != r1.Name || res2.update.Name == r1.Name || res2.update.Revision != 2 {
+		t.Fatalf("after change: current %s update %s/%d", res2.current.Name, res2.update.Name, res2.update.Revision)
 	}
 	// Roll back: the first revision is renumbered, nothing new is created.
 	v1.Status.CurrentRevision = r1.Name
-	res3, err := syncRevisions(ctx, rc, v1, []*appsv1.ControllerRevision{r1, res2.Update})
+	res3, err := applyRevisionPlan(ctx, rc, v1, []*appsv1.ControllerRevision{r1, res2.update})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res3.Update.Name != r1.Name || res3.Update.Revision != 3 {
-		t.Fatalf("rollback: update %s/%d, want %s/3", res3.Update.Name, res3.Update.Revision, r1.Name)
+	if res3.update.Name != r1.Name || res3.update.Revision != 3 {
+		t.Fatalf("rollback: update %s/%d, want %s/3", res3.update.Name, res3.update.Revision, r1.Name)
 	}
 	list, _ := client.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{})
 	if len(list.Items) != 2 {
 		t.Fatalf("%d revisions, want 2", len(list.Items))
 	}
 	// The cache is behind: the revision exists but was not listed.
-	res4, err := syncRevisions(ctx, rc, v2, nil)
-	if err != nil || res4.Update.Name != res2.Update.Name {
-		t.Fatalf("stale cache: %v %+v", err, res4.Update)
+	res4, err := applyRevisionPlan(ctx, rc, v2, nil)
+	if err != nil || res4.update.Name != res2.update.Name {
+		t.Fatalf("stale cache: %v %+v", err, res4.update)
 	}
 	// A foreign object under the name the template hashes to.
 	v3 := revSet("nginx:3")
@@ -279,14 +290,14 @@ func TestSyncRevisions(t *testing.T) {
 	if _, err := client.AppsV1().ControllerRevisions("default").Create(ctx, squat, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	res5, err := syncRevisions(ctx, rc, v3, nil)
-	if err == nil || res5.CollisionCount != 1 {
-		t.Fatalf("collision: err %v count %d", err, res5.CollisionCount)
+	res5, err := applyRevisionPlan(ctx, rc, v3, nil)
+	if err == nil || res5.collisionCount != 1 {
+		t.Fatalf("collision: err %v count %d", err, res5.collisionCount)
 	}
-	v3.Status.CollisionCount = &res5.CollisionCount
-	res6, err := syncRevisions(ctx, rc, v3, nil)
-	if err != nil || res6.Update.Name == squat.Name {
-		t.Fatalf("after collision: %v %s", err, res6.Update.Name)
+	v3.Status.CollisionCount = &res5.collisionCount
+	res6, err := applyRevisionPlan(ctx, rc, v3, nil)
+	if err != nil || res6.update.Name == squat.Name {
+		t.Fatalf("after collision: %v %s", err, res6.update.Name)
 	}
 }
 
@@ -297,7 +308,7 @@ func (failingRevisions) CreateRevision(context.Context, *kennelv1.PetSet, *appsv
 }
 
 func TestSyncRevisionsCreateError(t *testing.T) {
-	if _, err := syncRevisions(context.Background(), failingRevisions{}, revSet("a"), nil); !apierrors.IsForbidden(err) {
+	if _, err := applyRevisionPlan(context.Background(), failingRevisions{}, revSet("a"), nil); !apierrors.IsForbidden(err) {
 		t.Fatalf("err %v, want Forbidden", err)
 	}
 }

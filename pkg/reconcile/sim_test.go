@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	kennelfake "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned/fake"
 )
 
 // fakeClock is a settable clock.
@@ -171,10 +172,9 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 		liveAt:   map[string][]string{},
 	}
 	s.exp = newExpectations(s.clock)
-	pets := NewPetControl(s.client, corelisters.NewPersistentVolumeClaimLister(s.claimIdx), s.events, nil)
-	s.control = newSetControl(pets, s.status, corelisters.NewServiceLister(s.svcIdx), s.exp, s.clock, s.events)
-	s.control.life = newLifecycle(s.client, nil, appslisters.NewControllerRevisionLister(s.revIdx), corelisters.NewPersistentVolumeClaimLister(s.claimIdx))
-	s.control.life.finalizers = simFinalizers{s}
+	d := s.deps()
+	d.finalizers = simFinalizers{s}
+	s.control = newSetControl(d)
 
 	s.client.PrependReactor("create", "pods", s.onCreatePod)
 	s.client.PrependReactor("delete", "pods", s.onDeletePod)
@@ -314,7 +314,8 @@ func (s *sim) refresh() {
 	seen := map[types.UID]bool{}
 	for _, p := range pods {
 		podObjs = append(podObjs, p)
-		if key, ok := ownerKey(p); ok {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == s.set.UID {
+			key := setKey(s.set)
 			s.exp.CreationObserved(key, p.Name)
 			if p.DeletionTimestamp != nil {
 				s.exp.DeletionObserved(key, p.UID)
@@ -436,6 +437,25 @@ func (s *sim) run(maxSteps int) int {
 	return maxSteps + 1
 }
 
+// bothPolicies are the pod management policies, for tests that run under each.
+var bothPolicies = []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement}
+
+// steps runs n steps of the sim, whatever they return.
+func (s *sim) steps(n int) {
+	for range n {
+		_ = s.step()
+	}
+}
+
+// converge runs the sim until it converges and fails the test with the
+// message if it does not within maxSteps.
+func (s *sim) converge(maxSteps int, format string, args ...any) {
+	s.t.Helper()
+	if steps := s.run(maxSteps); steps > maxSteps {
+		s.t.Fatalf(format, args...)
+	}
+}
+
 func (s *sim) converged() bool {
 	index := slotIndex(petSlots(s.set))
 	pods := s.livePods()
@@ -444,7 +464,7 @@ func (s *sim) converged() bool {
 	}
 	for _, p := range pods {
 		ord, ok := petOrdinal(s.set, p)
-		if _, in := index[ord]; !ok || !in || !isHealthy(p) {
+		if _, in := index[ord]; !ok || !in || !isRunningAndReady(p) || isTerminating(p) {
 			return false
 		}
 	}
@@ -486,6 +506,25 @@ func (s *sim) podNames() []string {
 func (s *sim) setReplicas(n int32) {
 	s.set.Spec.Replicas = &n
 	s.set.Generation++
+}
+
+// deps returns the ordering logic's collaborators over the sim: real
+// controls writing to the fake clientset, listers over the sim's caches.
+func (s *sim) deps() deps {
+	claims := corelisters.NewPersistentVolumeClaimLister(s.claimIdx)
+	return deps{
+		pets:           NewPetControl(s.client, claims, s.events, nil),
+		claims:         NewClaimControl(s.client),
+		revisions:      NewRevisionControl(s.client),
+		status:         s.status,
+		finalizers:     NewFinalizerControl(kennelfake.NewSimpleClientset()),
+		services:       corelisters.NewServiceLister(s.svcIdx),
+		claimLister:    claims,
+		revisionLister: appslisters.NewControllerRevisionLister(s.revIdx),
+		exp:            s.exp,
+		clock:          s.clock,
+		recorder:       s.events,
+	}
 }
 
 // simFinalizers writes finalizers to the simulated set.

@@ -3,8 +3,8 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,16 +14,6 @@ import (
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
-	kennellisters "github.com/kennel-dev/kennel/pkg/generated/listers/kennel/v1"
-)
-
-// Condition reasons.
-const (
-	ReasonComplete   = "Complete"
-	ReasonConverging = "Converging"
-	ReasonAllReady   = "AllPetsReady"
-	ReasonNotReady   = "PetsNotReady"
-	ReasonDeleting   = "Deleting"
 )
 
 // StatusUpdater writes a set's status.
@@ -34,13 +24,12 @@ type StatusUpdater interface {
 
 type realStatusUpdater struct {
 	client versioned.Interface
-	lister kennellisters.PetSetLister
 }
 
 // NewStatusUpdater returns a StatusUpdater that writes through the status
 // subresource and, on a conflict, re-reads the set and retries.
-func NewStatusUpdater(client versioned.Interface, lister kennellisters.PetSetLister) StatusUpdater {
-	return &realStatusUpdater{client: client, lister: lister}
+func NewStatusUpdater(client versioned.Interface) StatusUpdater {
+	return &realStatusUpdater{client: client}
 }
 
 func (u *realStatusUpdater) UpdatePetSetStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus) error {
@@ -63,87 +52,123 @@ func (u *realStatusUpdater) UpdatePetSetStatus(ctx context.Context, set *kennelv
 	})
 }
 
-// computeStatus derives the status from the pets seen and the pass's progress.
-func (c *defaultSetControl) computeStatus(set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revision string, p *progress) *kennelv1.PetSetStatus {
+// observed is what one pass saw and decided: the input of the status.
+type observed struct {
+	// pets are the pets the set owns; replicas and condemned the same
+	// pets sorted by partition.
+	pets                []*corev1.Pod
+	replicas, condemned []*corev1.Pod
+	revs                *revisions
+	progress            progress
+	// resized is the VolumeClaimsResized condition when claims were
+	// compared with their templates in this pass.
+	resized *metav1.Condition
+}
+
+// computeStatus returns the set's status after the pass. It is a pure
+// function of its arguments.
+func computeStatus(set *kennelv1.PetSet, pass observed, now time.Time) *kennelv1.PetSetStatus {
 	status := set.Status.DeepCopy()
+	update := pass.revs.update.Name
 	status.ObservedGeneration = set.Generation
-	status.Replicas, status.ReadyReplicas, status.AvailableReplicas = 0, 0, 0
-	status.CurrentReplicas, status.UpdatedReplicas = 0, 0
-	status.UpdateRevision = revision
-	if status.CurrentRevision == "" {
-		status.CurrentRevision = revision
-	}
+	status.UpdateRevision = update
 	if set.Spec.Selector != nil {
 		if sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector); err == nil {
 			status.Selector = sel.String()
 		}
 	}
-	now := c.clock.Now()
+	c := countPets(set, pass.replicas, pass.condemned, update, now)
+	status.Replicas, status.ReadyReplicas, status.AvailableReplicas, status.UpdatedReplicas = c.created, c.ready, c.available, c.updated
+	// The update revision becomes current once every desired pet runs it
+	// and is available; until then pets below the partition run current.
+	status.CurrentRevision = pass.revs.current.Name
+	if c.rolledOut() {
+		status.CurrentRevision = update
+	}
+	status.CurrentReplicas = countAt(pass.pets, status.CurrentRevision)
+	if pass.revs.collisionCount != 0 || status.CollisionCount != nil {
+		cc := pass.revs.collisionCount
+		status.CollisionCount = &cc
+	}
+	ready := readyStatus(set, pass.replicas, c, update)
+	meta.SetStatusCondition(&status.Conditions, ready)
+	meta.SetStatusCondition(&status.Conditions, progressingStatus(set, pass.progress, ready))
+	if pass.resized != nil || set.DeletionTimestamp == nil {
+		setCondition(status, kennelv1.PetSetVolumeClaimsResized, pass.resized)
+	}
+	return status
+}
+
+// petCounts are the pets of a pass counted for status.
+type petCounts struct {
+	created, ready, available, updated int32
+	// desired pets all present (not terminating), all at the update
+	// revision, all available; condemned pets left.
+	allPresent, allUpdated, allAvailable bool
+	condemned                            int
+	desired                              int
+}
+
+// rolledOut reports whether the update revision may become current.
+func (c petCounts) rolledOut() bool {
+	return c.allPresent && c.allUpdated && c.allAvailable && c.condemned == 0
+}
+
+// countPets counts the created pets among replicas and condemned.
+func countPets(set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, update string, now time.Time) petCounts {
 	_, desired := ordinalRange(set)
-	allPresent := true
-	allUpdated := true
-	allAvailable := true
+	c := petCounts{allPresent: true, allUpdated: true, allAvailable: true, condemned: len(condemned), desired: desired}
 	count := func(pod *corev1.Pod) {
-		if !isCreated(pod) {
+		if pod == nil || !isCreated(pod) {
 			return
 		}
-		status.Replicas++
+		c.created++
 		if isRunningAndReady(pod) {
-			status.ReadyReplicas++
-			left := availableIn(pod, set.Spec.MinReadySeconds, now)
-			if left == 0 {
-				status.AvailableReplicas++
-			} else {
-				p.wait(left)
+			c.ready++
+			if availableIn(pod, set.Spec.MinReadySeconds, now) == 0 {
+				c.available++
 			}
 		}
-		rev := petRevision(pod)
-		if rev == status.CurrentRevision {
-			status.CurrentReplicas++
-		}
-		if rev == revision {
-			status.UpdatedReplicas++
+		if petRevision(pod) == update {
+			c.updated++
 		}
 	}
 	for _, pod := range replicas {
-		if pod == nil || isTerminating(pod) {
-			allPresent = false
-			allAvailable = false
-			if pod != nil {
-				count(pod)
-			}
-			continue
-		}
 		count(pod)
-		if availableIn(pod, set.Spec.MinReadySeconds, now) != 0 {
-			allAvailable = false
+		switch {
+		case pod == nil || isTerminating(pod):
+			c.allPresent, c.allAvailable = false, false
+			continue
+		case availableIn(pod, set.Spec.MinReadySeconds, now) != 0:
+			c.allAvailable = false
 		}
-		if petRevision(pod) != revision {
-			allUpdated = false
+		if petRevision(pod) != update {
+			c.allUpdated = false
 		}
 	}
 	for _, pod := range condemned {
 		count(pod)
 	}
-	if allPresent && allUpdated && allAvailable && len(condemned) == 0 {
-		status.CurrentRevision = revision
-		status.CurrentReplicas = status.UpdatedReplicas
-	}
+	return c
+}
 
-	// Ready: every desired pet exists and is available, nothing is left
-	// to remove, and (unless updates are manual) every pet at or above the
-	// partition runs the current template.
-	updatedEnough := allUpdated || set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType || partitioned(set, replicas, revision)
-	ready := metav1.Condition{Type: kennelv1.PetSetReady, ObservedGeneration: set.Generation}
-	if allPresent && allAvailable && updatedEnough && len(condemned) == 0 {
-		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonAllReady
-		ready.Message = fmt.Sprintf("%d of %d pets ready", status.ReadyReplicas, desired)
+// readyStatus is the Ready condition: every desired pet exists and is
+// available, nothing is left to remove, and (unless updates are manual)
+// every pet at or above the partition runs the update revision.
+func readyStatus(set *kennelv1.PetSet, replicas []*corev1.Pod, c petCounts, update string) metav1.Condition {
+	updatedEnough := c.allUpdated || !isRollingUpdate(set) || partitioned(set, replicas, update)
+	ready := metav1.Condition{Type: kennelv1.PetSetReady, ObservedGeneration: set.Generation,
+		Message: fmt.Sprintf("%d of %d pets ready", c.ready, c.desired)}
+	if c.allPresent && c.allAvailable && updatedEnough && c.condemned == 0 {
+		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonAllPetsReady
 	} else {
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonNotReady
-		ready.Message = fmt.Sprintf("%d of %d pets ready", status.ReadyReplicas, desired)
+		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonPetsNotReady
 	}
-	meta.SetStatusCondition(&status.Conditions, ready)
+	return ready
+}
 
+// progressingStatus is the Progressing condition after the pass.
+func progressingStatus(set *kennelv1.PetSet, p progress, ready metav1.Condition) metav1.Condition {
 	prog := metav1.Condition{Type: kennelv1.PetSetProgressing, ObservedGeneration: set.Generation}
 	switch {
 	case set.DeletionTimestamp != nil:
@@ -159,30 +184,63 @@ func (c *defaultSetControl) computeStatus(set *kennelv1.PetSet, replicas, condem
 		}
 		prog.Status, prog.Reason, prog.Message = metav1.ConditionTrue, ReasonConverging, msg
 	}
-	if old := meta.FindStatusCondition(status.Conditions, kennelv1.PetSetProgressing); p.keepProgressing && old != nil && old.Reason == ReasonConverging && prog.Reason == ReasonConverging {
+	if old := meta.FindStatusCondition(set.Status.Conditions, kennelv1.PetSetProgressing); p.keepProgressing && old != nil && old.Reason == ReasonConverging && prog.Reason == ReasonConverging {
 		// Converging while earlier changes are in flight: the condition
 		// still says what they are for. Messages change only when the pet
 		// waited on changes, so status is not rewritten for every step.
 		prog = *old
 		prog.ObservedGeneration = set.Generation
 	}
-	meta.SetStatusCondition(&status.Conditions, prog)
-	return status
+	return prog
+}
+
+// nextAvailable returns how long until the first Ready pet that has not
+// been Ready for minReadySeconds becomes available (0 if none): the set's
+// status changes then without any event.
+func nextAvailable(set *kennelv1.PetSet, pets []*corev1.Pod, now time.Time) time.Duration {
+	var next time.Duration
+	for _, pod := range pets {
+		if left := availableIn(pod, set.Spec.MinReadySeconds, now); left > 0 && (next == 0 || left < next) {
+			next = left
+		}
+	}
+	return next
 }
 
 // partitioned reports whether every pet at or above the rolling update
 // partition runs the revision (pets below it keep their template).
 func partitioned(set *kennelv1.PetSet, replicas []*corev1.Pod, revision string) bool {
-	ru := set.Spec.UpdateStrategy.RollingUpdate
-	if ru == nil || ru.Partition == nil || *ru.Partition <= 0 {
+	part := updatePartition(set)
+	if part <= 0 {
 		return false
 	}
 	for i, pod := range replicas {
-		if i >= int(*ru.Partition) && (pod == nil || petRevision(pod) != revision) {
+		if i >= part && (pod == nil || petRevision(pod) != revision) {
 			return false
 		}
 	}
 	return true
+}
+
+// countAt counts the created pets running the revision.
+func countAt(pets []*corev1.Pod, revision string) int32 {
+	var n int32
+	for _, pod := range pets {
+		if isCreated(pod) && petRevision(pod) == revision {
+			n++
+		}
+	}
+	return n
+}
+
+// setCondition puts c into the status conditions, or removes the type when
+// c is nil.
+func setCondition(status *kennelv1.PetSetStatus, typ string, c *metav1.Condition) {
+	if c == nil {
+		meta.RemoveStatusCondition(&status.Conditions, typ)
+		return
+	}
+	meta.SetStatusCondition(&status.Conditions, *c)
 }
 
 // updateStatus writes the status if it differs from the set's, and records

@@ -1,13 +1,16 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
-	"sort"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
+	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 )
 
 // Ordered teardown.
@@ -79,12 +82,8 @@ func finalizerChange(set *kennelv1.PetSet, pets []*corev1.Pod) int {
 // returns nil and what it waits for while a pet terminates, and nil and ""
 // when no pet is left.
 func planTeardown(set *kennelv1.PetSet, pets []*corev1.Pod) (*corev1.Pod, string) {
-	sorted := append([]*corev1.Pod(nil), pets...)
-	sort.Slice(sorted, func(i, j int) bool {
-		a, _ := petOrdinal(set, sorted[i])
-		b, _ := petOrdinal(set, sorted[j])
-		return a > b
-	})
+	sorted := slices.Clone(pets)
+	sortDescending(set, sorted)
 	for _, pod := range sorted {
 		if isTerminating(pod) {
 			return nil, fmt.Sprintf("ordered teardown: waiting for pet %s to terminate", pod.Name)
@@ -94,4 +93,57 @@ func planTeardown(set *kennelv1.PetSet, pets []*corev1.Pod) (*corev1.Pod, string
 		return nil, ""
 	}
 	return sorted[0], fmt.Sprintf("ordered teardown: removing pet %s", sorted[0].Name)
+}
+
+// syncFinalizer adds or removes the teardown finalizer.
+func (c *defaultSetControl) syncFinalizer(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) error {
+	switch finalizerChange(set, pets) {
+	case +1:
+		return c.finalizers.SetFinalizers(ctx, set, append(slices.Clone(set.Finalizers), TeardownFinalizer))
+	case -1:
+		kept := slices.DeleteFunc(slices.Clone(set.Finalizers), func(f string) bool { return f == TeardownFinalizer })
+		if len(kept) == 0 {
+			kept = nil
+		}
+		return c.finalizers.SetFinalizers(ctx, set, kept)
+	}
+	return nil
+}
+
+// teardown removes the pets of a deleted set that holds the teardown
+// finalizer, highest ordinal first, one at a time.
+func (c *defaultSetControl) teardown(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod, p *progress) error {
+	next, waiting := planTeardown(set, pets)
+	if waiting != "" {
+		p.waiting = waiting
+	}
+	if next == nil {
+		return nil
+	}
+	c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonOrderedTeardown, "Deleting pet %s: the set is being deleted, highest ordinal first", next.Name)
+	return c.deletePet(ctx, set, next)
+}
+
+// FinalizerControl adds and removes the teardown finalizer on a set.
+type FinalizerControl interface {
+	// SetFinalizers writes the set's finalizers; it fails with a conflict
+	// if the set changed since it was read.
+	SetFinalizers(ctx context.Context, set *kennelv1.PetSet, finalizers []string) error
+}
+
+type realFinalizerControl struct{ client versioned.Interface }
+
+// NewFinalizerControl returns a FinalizerControl writing with client.
+func NewFinalizerControl(client versioned.Interface) FinalizerControl {
+	return &realFinalizerControl{client: client}
+}
+
+func (c *realFinalizerControl) SetFinalizers(ctx context.Context, set *kennelv1.PetSet, finalizers []string) error {
+	cp := set.DeepCopy()
+	cp.Finalizers = finalizers
+	_, err := c.client.KennelV1().PetSets(set.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

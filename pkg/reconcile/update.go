@@ -33,13 +33,6 @@ const ProgressDeadlineAnnotation = "kennel.dev/progress-deadline-seconds"
 // DefaultProgressDeadline is the progress deadline unless the annotation sets one.
 const DefaultProgressDeadline = 600 * time.Second
 
-// ReasonRolloutStuck is the Progressing reason of a stuck rollout.
-const ReasonRolloutStuck = "RolloutStuck"
-
-// ReasonReplacingStuckPet is the event recorded when an unhealthy pet on an
-// old revision is replaced.
-const ReasonReplacingStuckPet = "ReplacingUnhealthyPet"
-
 // isRollingUpdate reports whether the set updates pets itself.
 func isRollingUpdate(set *kennelv1.PetSet) bool {
 	return set.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType
@@ -172,9 +165,9 @@ func progressDeadline(set *kennelv1.PetSet) time.Duration {
 // pet and a BlockedError describing it, or, when no pet is stuck yet, how
 // long until the first not-Ready pet on the update revision reaches the
 // deadline (0 if none).
-func stuckRollout(set *kennelv1.PetSet, replicas []*corev1.Pod, current, update string, now time.Time) (*corev1.Pod, *BlockedError, time.Duration) {
+func stuckRollout(set *kennelv1.PetSet, replicas []*corev1.Pod, current, update string, now time.Time) (*BlockedError, time.Duration) {
 	if current == update || current == "" {
-		return nil, nil, 0
+		return nil, 0
 	}
 	deadline := progressDeadline(set)
 	var next time.Duration
@@ -191,7 +184,7 @@ func stuckRollout(set *kennelv1.PetSet, replicas []*corev1.Pod, current, update 
 		}
 		notReadyFor := now.Sub(since)
 		if notReadyFor >= deadline {
-			return pod, &BlockedError{
+			return &BlockedError{
 				Reason: ReasonRolloutStuck,
 				Message: fmt.Sprintf("rollout to revision %s is stuck: pet %s has not been Ready for %s (progress deadline %s); fix or revert spec.template and the pet is replaced",
 					update, pod.Name, notReadyFor.Truncate(time.Second), deadline),
@@ -201,5 +194,5 @@ func stuckRollout(set *kennelv1.PetSet, replicas []*corev1.Pod, current, update 
 			next = left
 		}
 	}
-	return nil, nil, next
+	return nil, next
 }

@@ -248,26 +248,26 @@ func TestStuckRollout(t *testing.T) {
 	set := updSet(0, nil, 0)
 	replicas := pets(set, "old/ok", "old/ok", "new/unready")
 	// Not Ready since t0-1h: stuck with the default 10m deadline.
-	pod, blocked, _ := stuckRollout(set, replicas, "old", "new", t0)
-	if pod == nil || pod.Name != "web-2" || blocked.Reason != ReasonRolloutStuck || !strings.Contains(blocked.Message, "web-2") || !strings.Contains(blocked.Message, "new") {
-		t.Fatalf("stuck %v %+v", pod, blocked)
+	blocked, _ := stuckRollout(set, replicas, "old", "new", t0)
+	if blocked == nil || blocked.Reason != ReasonRolloutStuck || !strings.Contains(blocked.Message, "pet web-2 ") || !strings.Contains(blocked.Message, "new") {
+		t.Fatalf("stuck %+v", blocked)
 	}
 	// No rollout in progress: not reported.
-	if pod, _, _ := stuckRollout(set, replicas, "new", "new", t0); pod != nil {
+	if blocked, _ := stuckRollout(set, replicas, "new", "new", t0); blocked != nil {
 		t.Fatalf("reported stuck without a rollout")
 	}
 	// A longer deadline: not yet stuck, requeue when it would be.
 	set.Annotations = map[string]string{ProgressDeadlineAnnotation: "7200"}
-	pod, _, next := stuckRollout(set, replicas, "old", "new", t0)
-	if pod != nil || next != time.Hour {
-		t.Fatalf("deadline 2h: stuck %v next %v, want nil 1h", pod, next)
+	blocked, next := stuckRollout(set, replicas, "old", "new", t0)
+	if blocked != nil || next != time.Hour {
+		t.Fatalf("deadline 2h: stuck %v next %v, want nil 1h", blocked, next)
 	}
 	set.Annotations[ProgressDeadlineAnnotation] = "nonsense"
 	if progressDeadline(set) != DefaultProgressDeadline {
 		t.Fatalf("bad annotation not ignored")
 	}
 	// Pets on the old revision that are not Ready do not make it stuck.
-	if pod, _, _ := stuckRollout(set, pets(set, "old/unready", "new/ok"), "old", "new", t0); pod != nil {
+	if blocked, _ := stuckRollout(set, pets(set, "old/unready", "new/ok"), "old", "new", t0); blocked != nil {
 		t.Fatalf("old-revision pet reported as stuck rollout")
 	}
 }

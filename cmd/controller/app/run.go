@@ -52,33 +52,15 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	config, err := restConfig(opts.Kubeconfig)
+	kube, kennel, err := newClients(opts)
 	if err != nil {
 		return err
 	}
-	config.QPS, config.Burst = opts.QPS, opts.Burst
-	config.UserAgent = "kennel-controller/" + version.Version
-	kube, err := kubernetes.NewForConfig(config)
-	if err != nil {
-		return err
-	}
-	kennel, err := versioned.NewForConfig(config)
-	if err != nil {
-		return err
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	workqueue.SetProvider(reconcile.NewQueueMetricsProvider(reg))
-	metrics := reconcile.NewMetrics(reg)
-
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(kennelv1.AddToScheme(scheme))
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "kennel-controller"})
+	recorder, stopEvents := newRecorder(ctx, kube)
+	defer stopEvents()
 
 	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(opts.Namespace))
 	kennelFactory := kennelinformers.NewSharedInformerFactoryWithOptions(kennel, 0, kennelinformers.WithNamespace(opts.Namespace))
@@ -88,7 +70,7 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 		kubeFactory.Core().V1().PersistentVolumeClaims(),
 		kubeFactory.Core().V1().Services(),
 		kubeFactory.Apps().V1().ControllerRevisions(),
-		recorder, reconcile.Options{Metrics: metrics})
+		recorder, reconcile.Options{Metrics: reconcile.NewMetrics(reg)})
 	if err != nil {
 		return err
 	}
@@ -102,37 +84,78 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	if opts.LeaderElect {
 		electorCheck = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
-	var servers []*http.Server
-	defer func() {
-		shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer done()
-		for _, s := range servers {
-			_ = s.Shutdown(shutdownCtx)
-		}
-	}()
-	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		s, err := serve(ctx, opts.MetricsAddr, mux)
-		if err != nil {
-			return fmt.Errorf("metrics endpoint: %w", err)
-		}
-		servers = append(servers, s)
+	stopServers, err := startServers(ctx, opts, reg, healthMux(ctrl.HasSynced, electorCheck))
+	defer stopServers()
+	if err != nil {
+		return err
 	}
-	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
-		s, err := serve(ctx, opts.HealthAddr, healthMux(ctrl.HasSynced, electorCheck))
-		if err != nil {
-			return fmt.Errorf("health endpoint: %w", err)
-		}
-		servers = append(servers, s)
-	}
-
 	if !opts.LeaderElect {
 		return ctrl.Run(ctx, opts.Workers)
 	}
 	return runElected(ctx, opts, kube, electorCheck, func(ctx context.Context) error {
 		return ctrl.Run(ctx, opts.Workers)
 	}, logger)
+}
+
+// newClients returns the clientsets the controller talks to the API server
+// with, at the configured QPS and with kennel's user agent.
+func newClients(opts *Options) (kubernetes.Interface, versioned.Interface, error) {
+	config, err := restConfig(opts.Kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	config.QPS, config.Burst = opts.QPS, opts.Burst
+	config.UserAgent = "kennel-controller/" + version.Version
+	kube, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	kennel, err := versioned.NewForConfig(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kube, kennel, nil
+}
+
+// newRecorder returns an EventRecorder that knows the kennel.dev types and
+// writes Events through kube, and the function that stops it.
+func newRecorder(ctx context.Context, kube kubernetes.Interface) (record.EventRecorder, func()) {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(kennelv1.AddToScheme(scheme))
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	return broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "kennel-controller"}), broadcaster.Shutdown
+}
+
+// startServers serves metrics and health on their addresses ("0" or empty
+// turns one off) and returns the function that shuts down those started.
+func startServers(ctx context.Context, opts *Options, reg *prometheus.Registry, health http.Handler) (func(), error) {
+	var servers []*http.Server
+	stop := func() {
+		shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer done()
+		for _, s := range servers {
+			_ = s.Shutdown(shutdownCtx)
+		}
+	}
+	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		s, err := serve(ctx, opts.MetricsAddr, mux)
+		if err != nil {
+			return stop, fmt.Errorf("metrics endpoint: %w", err)
+		}
+		servers = append(servers, s)
+	}
+	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
+		s, err := serve(ctx, opts.HealthAddr, health)
+		if err != nil {
+			return stop, fmt.Errorf("health endpoint: %w", err)
+		}
+		servers = append(servers, s)
+	}
+	return stop, nil
 }
 
 // runElected runs work while holding the Lease. It returns nil when ctx is

@@ -373,8 +373,8 @@ func TestStuckRolloutRecovers(t *testing.T) {
 		c := condition(s, kennelv1.PetSetProgressing)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
-	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingStuckPet) {
-		t.Errorf("no %s event", reconcile.ReasonReplacingStuckPet)
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingUnhealthyPet) {
+		t.Errorf("no %s event", reconcile.ReasonReplacingUnhealthyPet)
 	}
 }
 

@@ -139,9 +139,9 @@ func TestStorageResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := e.waitSet(ctx, "web", "VolumeClaimsResized reported", func(s *kennelv1.PetSet, _ []corev1.Pod) bool {
-		return condition(s, reconcile.PetSetClaimsResized) != nil && condition(s, reconcile.PetSetClaimsResized).ObservedGeneration == s.Generation
+		return condition(s, kennelv1.PetSetVolumeClaimsResized) != nil && condition(s, kennelv1.PetSetVolumeClaimsResized).ObservedGeneration == s.Generation
 	})
-	t.Logf("VolumeClaimsResized: %+v", *condition(s, reconcile.PetSetClaimsResized))
+	t.Logf("VolumeClaimsResized: %+v", *condition(s, kennelv1.PetSetVolumeClaimsResized))
 
 	// Any other change to the claim templates is refused.
 	err := e.update("web", func(set *kennelv1.PetSet) {
@@ -172,7 +172,7 @@ func TestStorageResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitSet(ctx, "db", "ResizeNotAllowed", func(s *kennelv1.PetSet, _ []corev1.Pod) bool {
-		c := condition(s, reconcile.PetSetClaimsResized)
+		c := condition(s, kennelv1.PetSetVolumeClaimsResized)
 		return c != nil && c.Reason == reconcile.ReasonResizeNotAllowed && c.Status == metav1.ConditionFalse
 	})
 }

@@ -466,7 +466,7 @@ func TestFailedPetIsRecreated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonRecreatePet) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonRecreatingFailedPet) {
 		t.Error("no RecreatingFailedPet event")
 	}
 	dups.check(t)
@@ -577,7 +577,7 @@ func TestRejectedByQuotaBackoffAndRecovery(t *testing.T) {
 		reason   string
 	}{
 		{corev1.ResourcePods, reconcile.ReasonFailedCreate},
-		{corev1.ResourcePersistentVolumeClaims, reconcile.ReasonFailedClaim},
+		{corev1.ResourcePersistentVolumeClaims, reconcile.ReasonFailedCreateClaim},
 	} {
 		t.Run(string(tc.resource), func(t *testing.T) {
 			e := setup(t)
@@ -810,7 +810,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
-	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingStuckPet) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingUnhealthyPet) {
 		t.Error("no ReplacingUnhealthyPet event")
 	}
 }

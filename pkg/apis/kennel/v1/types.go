@@ -205,6 +205,10 @@ const (
 	PetSetReady = "Ready"
 	// PetSetProgressing is True while the controller can make progress and False with a reason when it cannot.
 	PetSetProgressing = "Progressing"
+	// PetSetVolumeClaimsResized reports whether every claim made from a
+	// template has reached the template's storage request. It is present
+	// on a set with claims whose templates request storage.
+	PetSetVolumeClaimsResized = "VolumeClaimsResized"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
