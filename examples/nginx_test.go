@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
 )
 
@@ -28,7 +29,7 @@ func nginxBinary(t *testing.T) string {
 			return p
 		}
 	}
-	requireOrSkip(t, "nginx is not installed: run hack/ensure-test-deps.sh (apt-get install nginx-light) to check the generated configs with a real nginx", true)
+	testenv.SkipOrFail(t, "nginx is not installed: run hack/ensure-test-deps.sh (apt-get install nginx-light) to check the generated configs with a real nginx")
 	return ""
 }
 

@@ -4,6 +4,8 @@
 #           (nginx -t, and a master/proxy pair on 127.0.0.1).
 #   busybox examples/ runs the example scripts under busybox sh too (the
 #           shell of Alpine-based images such as hashicorp/consul).
+#   dash, bash  examples/ runs them under dash (Debian-based images) and
+#           bash --posix as well; a missing shell fails those tests.
 #   zookeeper  test/e2e/examples runs the ZooKeeper example's scripts with
 #           real ZooKeeper servers (Debian's package, with a Java runtime).
 # Idempotent and quiet when everything is present. Runs `apt-get update` only
@@ -16,6 +18,8 @@ set -euo pipefail
 deps=(
   "nginx nginx-light"
   "busybox busybox"
+  "dash dash"
+  "bash bash"
   "/usr/share/java/zookeeper.jar zookeeper"
 )
 

@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kennel-dev/kennel/internal/procfs"
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
 )
 
@@ -48,8 +48,6 @@ func BenchmarkSidecarIdle(b *testing.B) {
 		names = append(names, fmt.Sprintf("web-%d.web.default.svc.cluster.local", i))
 	}
 	s.SetSRV("web.default.svc.cluster.local", names...)
-	ticks := float64(100) // USER_HZ on Linux
-
 	var rssKiB, hwmKiB, cpuPct float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -61,12 +59,15 @@ func BenchmarkSidecarIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 		time.Sleep(2 * time.Second) // start-up and first on-change
-		cpu0 := cpuTicks(b, cmd.Process.Pid)
+		cpu0 := cpuTime(b, cmd.Process.Pid)
 		t0 := time.Now()
 		time.Sleep(window)
-		cpu1 := cpuTicks(b, cmd.Process.Pid)
-		elapsed := time.Since(t0).Seconds()
-		rss, hwm := memKiB(b, cmd.Process.Pid)
+		cpu1 := cpuTime(b, cmd.Process.Pid)
+		elapsed := time.Since(t0)
+		rss, hwm, err := procfs.Memory(cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("sidecar exited with %v\n%s", err, stderr.String())
@@ -74,8 +75,8 @@ func BenchmarkSidecarIdle(b *testing.B) {
 		if !strings.Contains(stderr.String(), "on-change succeeded") {
 			b.Fatalf("sidecar never ran on-change:\n%s", stderr.String())
 		}
-		rssKiB, hwmKiB = rss, hwm
-		cpuPct = (cpu1 - cpu0) / ticks / elapsed * 100
+		rssKiB, hwmKiB = float64(rss)/1024, float64(hwm)/1024
+		cpuPct = float64(cpu1-cpu0) / float64(elapsed) * 100
 	}
 	b.StopTimer()
 	b.ReportMetric(rssKiB, "RSS-KiB")
@@ -83,39 +84,11 @@ func BenchmarkSidecarIdle(b *testing.B) {
 	b.ReportMetric(cpuPct, "CPU-%")
 }
 
-// cpuTicks returns utime+stime of pid in clock ticks.
-func cpuTicks(b *testing.B, pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// cpuTime returns the user+system CPU time pid has used.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	d, err := procfs.CPUTime(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// Fields after the command: state is f[0]; utime and stime are stat
-	// fields 14 and 15, i.e. f[11] and f[12].
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return u + st
-}
-
-// memKiB returns VmRSS and VmHWM of pid.
-func memKiB(b *testing.B, pid int) (rss, hwm float64) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
-		}
-	}
-	return rss, hwm
+	return d
 }

@@ -157,9 +157,11 @@ func (d *demo) setUp(ctx context.Context) (stopController func(), err error) {
 		args := append([]string{"--kubeconfig=" + d.p.Kubeconfig()}, d.cfg.controllerArgs...)
 		logPath := filepath.Join(d.p.Dir(), "logs", "kennel-controller.log")
 		d.say("==> starting the kennel PetSet controller (%s) against the plane (log: %s)", d.cfg.controller, logPath)
-		if stopController, err = startLogged(d.cfg.controller, args, logPath); err != nil {
+		ctl, err := plane.StartProcess("kennel-controller", d.cfg.controller, args, logPath)
+		if err != nil {
 			return func() {}, err
 		}
+		stopController = func() { ctl.Stop(5 * time.Second) }
 	}
 	d.say("==> kubectl apply -n %s -f %s   (%s %q: %d pets, headless Service %q)",
 		d.cfg.namespace, strings.Join(d.cfg.manifests, ","), d.set.kind, d.set.name, d.set.replicas, d.set.service)
@@ -449,30 +451,4 @@ func waitFor(ctx context.Context, cond func() bool) error {
 		}
 	}
 	return nil
-}
-
-// startLogged starts a process in its own process group with its output in
-// logPath; the returned function stops it.
-func startLogged(bin string, args []string, logPath string) (func(), error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
-	return func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
 )
 
@@ -62,11 +63,16 @@ func TestIntegrationInitWaitsForSelfLargeSet(t *testing.T) {
 	go func() { done <- f.Run(context.Background()) }()
 
 	s.SetSRV(svcName, podNames(500)...) // web-999 not there yet
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("returned before finding itself: %v\n%s", err, log)
-	default:
+	// For a while (ten poll intervals), the finder keeps waiting for itself.
+	if err := testenv.Consistently(context.Background(), 100*time.Millisecond, 5*time.Millisecond, func(context.Context) error {
+		select {
+		case err := <-done:
+			return fmt.Errorf("returned before finding itself: %v", err)
+		default:
+			return nil
+		}
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, log)
 	}
 	s.SetSRV(svcName, podNames(1000)...)
 	if err := <-done; err != nil {

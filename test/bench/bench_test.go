@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,29 +54,6 @@ func TestSeconds(t *testing.T) {
 		if got := Seconds(in); got != want {
 			t.Errorf("Seconds(%v) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestParseStatCPU(t *testing.T) {
-	// Field 2 may hold spaces and parentheses; utime=150, stime=50 ticks.
-	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 8 0 100 1000 200\n"
-	got, err := parseStatCPU([]byte(line))
-	if err != nil || got != 2*time.Second {
-		t.Errorf("parseStatCPU = %v, %v; want 2s", got, err)
-	}
-	if _, err := parseStatCPU([]byte("1234 (x) S 1 2")); err == nil {
-		t.Error("short line: no error")
-	}
-}
-
-func TestParseStatusMemory(t *testing.T) {
-	status := "Name:\tx\nVmHWM:\t    9000 kB\nVmRSS:\t    8000 kB\nThreads:\t5\n"
-	rss, hwm, err := parseStatusMemory([]byte(status))
-	if err != nil || rss != 8000 || hwm != 9000 {
-		t.Errorf("got %v %v %v", rss, hwm, err)
-	}
-	if _, _, err := parseStatusMemory([]byte("Name:\tx\n")); err == nil {
-		t.Error("missing fields: no error")
 	}
 }
 
@@ -137,32 +113,6 @@ func TestWriteMarkdown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
-	}
-}
-
-func TestParseSchedstat(t *testing.T) {
-	got, err := parseSchedstat([]byte("141527297 861542085 594\n"))
-	if err != nil || got != 141527297*time.Nanosecond {
-		t.Errorf("got %v, %v", got, err)
-	}
-	if _, err := parseSchedstat([]byte("")); err == nil {
-		t.Error("empty: no error")
-	}
-}
-
-func TestRunTimeOfSelf(t *testing.T) {
-	// Burn a little CPU so the counter cannot stay at zero.
-	x := 0
-	for i := 0; i < 5_000_000; i++ {
-		x += i
-	}
-	_ = x
-	d, err := RunTime(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d <= 0 {
-		t.Errorf("RunTime of this process = %v, want > 0", d)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kennel-dev/kennel/internal/procfs"
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 	"github.com/kennel-dev/kennel/test/plane"
@@ -205,8 +206,8 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 			}
 		}
 	}
-	rss, hwm, _ := Memory(ctl.cmd.Process.Pid)
-	kcmRSS, _, _ := Memory(kcmPid)
+	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
+	kcmRSS, _, _ := memoryKiB(kcmPid)
 	return controllerSections(scenarios, results, rss, hwm, kcmRSS, c), nil
 }
 
@@ -221,8 +222,8 @@ func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPi
 			return sample{err: err}
 		}
 	}
-	k0, _ := CPUTime(ctl.cmd.Process.Pid)
-	m0, _ := CPUTime(kcmPid)
+	k0, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
+	m0, _ := procfs.CPUTime(kcmPid)
 	t0 := time.Now()
 	var r sample
 	if err := s.scale(ctx, ns, set, sc.to); err != nil {
@@ -231,8 +232,8 @@ func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPi
 		r.err = waitPets(ctx, p.Client(), ns, set, sc.to, sc.timeout)
 	}
 	r.elapsed = time.Since(t0)
-	k1, _ := CPUTime(ctl.cmd.Process.Pid)
-	m1, _ := CPUTime(kcmPid)
+	k1, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
+	m1, _ := procfs.CPUTime(kcmPid)
 	r.kennel, r.kcm = k1-k0, m1-m0
 	if rec != nil {
 		r.steps, r.toReady = rec.steps(set, sc.to)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kennel-dev/kennel/internal/procfs"
 	"github.com/kennel-dev/kennel/test/bench/sandbox"
 )
 
@@ -257,7 +258,7 @@ func (c PeerFinderConfig) idle(b Binary) (rssKiB, hwmKiB, cpuPct, qps float64, e
 		return 0, 0, 0, 0, err
 	}
 	time.Sleep(2 * time.Second)
-	cpu0, err := RunTime(r.sb.Pid)
+	cpu0, err := procfs.RunTime(r.sb.Pid)
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
@@ -267,7 +268,7 @@ func (c PeerFinderConfig) idle(b Binary) (rssKiB, hwmKiB, cpuPct, qps float64, e
 	}
 	t0 := time.Now()
 	time.Sleep(c.Idle)
-	cpu1, err := RunTime(r.sb.Pid)
+	cpu1, err := procfs.RunTime(r.sb.Pid)
 	if err != nil {
 		return 0, 0, 0, 0, r.fail(err)
 	}
@@ -277,7 +278,7 @@ func (c PeerFinderConfig) idle(b Binary) (rssKiB, hwmKiB, cpuPct, qps float64, e
 		return 0, 0, 0, 0, err
 	}
 	qps = float64(udp1-udp0+tcp1-tcp0) / elapsed.Seconds()
-	rssKiB, hwmKiB, err = Memory(r.sb.Pid)
+	rssKiB, hwmKiB, err = memoryKiB(r.sb.Pid)
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}

@@ -220,30 +220,3 @@ func TestTailFile(t *testing.T) {
 		t.Errorf("tail of missing file = %q", got)
 	}
 }
-
-func TestReadRSS(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	tests := []struct {
-		name    string
-		content string
-		want    uint64
-		wantErr bool
-	}{
-		{"ok", "Name:\tetcd\nVmPeak:\t  100 kB\nVmRSS:\t   2048 kB\nThreads:\t9\n", 2048 * 1024, false},
-		{"missing", "Name:\tetcd\n", 0, true},
-		{"bad unit", "VmRSS:\t 12 MB\n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, tt.name)
-			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got, err := readRSS(path)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("readRSS = %d, %v; want %d, err %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}

@@ -55,6 +55,24 @@ func startProcess(name, bin string, args []string, logPath string) (*process, er
 	return p, nil
 }
 
+// Process is a program started by StartProcess, supervised the way the
+// plane supervises its components.
+type Process struct{ p *process }
+
+// StartProcess starts bin with args in its own process group (killed by the
+// kernel if this process dies), with stdout and stderr appended to logPath
+// and logPath's directory as working directory.
+func StartProcess(name, bin string, args []string, logPath string) (*Process, error) {
+	p, err := startProcess(name, bin, args, logPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Process{p}, nil
+}
+
+// Stop sends SIGTERM to the process group, and SIGKILL after grace.
+func (p *Process) Stop(grace time.Duration) { p.p.stop(grace) }
+
 // exited reports whether the process has ended, and how.
 func (p *process) exited() (bool, error) {
 	select {

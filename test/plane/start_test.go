@@ -10,6 +10,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kennel-dev/kennel/internal/testenv"
 )
 
 // binDir returns the plane binaries, or skips: these tests start real
@@ -21,10 +23,7 @@ func binDir(t *testing.T) string {
 	}
 	dir, err := BinDirFromEnv()
 	if err != nil {
-		if os.Getenv("KENNEL_E2E_REQUIRED") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testenv.SkipOrFail(t, "%v", err)
 	}
 	return dir
 }

@@ -49,14 +49,6 @@ func setup(t *testing.T) *env {
 	return &env{Framework: f, kennel: kc, dynamic: dc.Resource(petsets).Namespace(f.Namespace)}
 }
 
-// kubectl runs the plane's kubectl, in namespace ns if set.
-func (e *env) kubectl(ns string, args ...string) (string, error) {
-	if ns != "" {
-		args = append([]string{"--namespace=" + ns}, args...)
-	}
-	return e.Kubectl("", args...)
-}
-
 func (e *env) create(ctx context.Context, obj map[string]any) (*unstructured.Unstructured, error) {
 	return e.dynamic.Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
 }
@@ -236,7 +228,7 @@ func TestScaleSubresource(t *testing.T) {
 		s.Selector = selector
 	})
 
-	if out, err := e.kubectl(e.Namespace, "scale", "petset/web", "--replicas=5"); err != nil {
+	if out, err := e.KubectlInNamespace("scale", "petset/web", "--replicas=5"); err != nil {
 		t.Fatal(err)
 	} else if !strings.Contains(out, "scaled") {
 		t.Errorf("kubectl scale printed %q", out)
@@ -291,7 +283,7 @@ func TestKubectlGetPets(t *testing.T) {
 		s.ReadyReplicas = 2
 		s.CurrentRevision = "web-5d8f7c9b6"
 	})
-	out, err := e.kubectl(e.Namespace, "get", "pets")
+	out, err := e.KubectlInNamespace("get", "pets")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +298,7 @@ func TestKubectlGetPets(t *testing.T) {
 		t.Errorf("row %v, want web 3 2 web-5d8f7c9b6 <age>", row)
 	}
 
-	out, err = e.kubectl(e.Namespace, "get", "all")
+	out, err = e.KubectlInNamespace("get", "all")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func deploy(t *testing.T, kubeconfig, kubectlBin string) string {
 // checks that the PetSets survived.
 func TestDeploy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repoRoot(t), "deploy", "kustomization.yaml")); err != nil {
-		t.Skipf("no deploy/kustomization.yaml in this checkout: %v", err)
+		t.Fatalf("deploy/kustomization.yaml, what hack/deploy.sh applies, is missing: %v", err)
 	}
 	f := framework.New(t)
 	ctx := f.Context(5 * time.Minute)
@@ -100,7 +100,7 @@ func TestDeploy(t *testing.T) {
 			{"get", "storageclasses.storage.k8s.io"},
 		}
 		for _, a := range allowed {
-			if out, err := kubectl(t, f, "", append([]string{"auth", "can-i", as}, a...)...); err != nil || strings.TrimSpace(out) != "yes" {
+			if out, err := f.Kubectl("", append([]string{"auth", "can-i", as}, a...)...); err != nil || strings.TrimSpace(out) != "yes" {
 				t.Errorf("%s cannot %v: %q %v", sa, a, out, err)
 			}
 		}
@@ -113,7 +113,7 @@ func TestDeploy(t *testing.T) {
 			{"create", "clusterrolebindings.rbac.authorization.k8s.io"},
 		}
 		for _, d := range denied {
-			out, _ := kubectl(t, f, "", append([]string{"auth", "can-i", as}, d...)...)
+			out, _ := f.Kubectl("", append([]string{"auth", "can-i", as}, d...)...)
 			if strings.TrimSpace(out) != "no" {
 				t.Errorf("%s may %v (%q)", sa, d, out)
 			}
@@ -131,7 +131,7 @@ func TestDeploy(t *testing.T) {
 	}
 	deploy(t, f.Plane.Kubeconfig(), kubectlBin)
 	for name, uid := range uids {
-		got, err := kubectl(t, f, "", "get", "petset", name, "-n", f.Namespace, "-o", "jsonpath={.metadata.uid}")
+		got, err := f.Kubectl("", "get", "petset", name, "-n", f.Namespace, "-o", "jsonpath={.metadata.uid}")
 		if err != nil || got != uid {
 			t.Errorf("PetSet %s after the upgrade: uid %q (was %q), %v", name, got, uid, err)
 		}
@@ -140,7 +140,7 @@ func TestDeploy(t *testing.T) {
 	// Deployment still rolled out.
 	for _, d := range deployments {
 		ns, name, _ := strings.Cut(d, "/")
-		if _, err := kubectl(t, f, "", "-n", ns, "rollout", "status", "--timeout=60s", "deployment/"+name); err != nil {
+		if _, err := f.Kubectl("", "-n", ns, "rollout", "status", "--timeout=60s", "deployment/"+name); err != nil {
 			t.Error(err)
 		}
 	}

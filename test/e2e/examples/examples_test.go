@@ -36,11 +36,6 @@ func TestMain(m *testing.M) { os.Exit(framework.Main(m)) }
 // repoRoot is the repository's top directory.
 func repoRoot(testing.TB) string { return framework.RepoRoot() }
 
-// kubectl runs the plane's kubectl with stdin and returns its stdout.
-func kubectl(_ testing.TB, f *framework.Framework, stdin string, args ...string) (string, error) {
-	return f.Kubectl(stdin, args...)
-}
-
 func mustKubectl(t testing.TB, f *framework.Framework, stdin string, args ...string) string {
 	t.Helper()
 	out, err := f.Kubectl(stdin, args...)
@@ -139,7 +134,7 @@ func TestExampleManifestsValidate(t *testing.T) {
 		if kinds["PetSet"] != 1 || kinds["Service"] == 0 || kinds["ConfigMap"] != 1 {
 			t.Errorf("%s: objects %v, want a PetSet, a ConfigMap and Services", ex.dir, kinds)
 		}
-		if _, err := kubectl(t, f, out, "apply", "--server-side", "--dry-run=server", "--validate=strict", "-n", f.Namespace, "-f", "-"); err != nil {
+		if _, err := f.Kubectl(out, "apply", "--server-side", "--dry-run=server", "--validate=strict", "-n", f.Namespace, "-f", "-"); err != nil {
 			t.Errorf("%s: %v", ex.dir, err)
 		}
 	}
@@ -155,7 +150,7 @@ func TestExampleManifestsValidate(t *testing.T) {
 		if !strings.Contains(out, b.from) {
 			t.Fatalf("%s: rendered manifest lacks %q", b.name, b.from)
 		}
-		if _, err := kubectl(t, f, strings.Replace(out, b.from, b.to, 1), "apply", "--server-side", "--dry-run=server", "--validate=strict", "-n", f.Namespace, "-f", "-"); err == nil || !strings.Contains(err.Error(), b.want) {
+		if _, err := f.Kubectl(strings.Replace(out, b.from, b.to, 1), "apply", "--server-side", "--dry-run=server", "--validate=strict", "-n", f.Namespace, "-f", "-"); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%s: the API server accepted a broken PetSet (err: %v)", b.name, err)
 		}
 	}

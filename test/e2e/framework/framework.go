@@ -40,6 +40,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/test/plane"
 )
 
@@ -65,7 +66,7 @@ func Main(m *testing.M) int {
 	}
 	bin, err := plane.BinDirFromEnv()
 	if err != nil {
-		if os.Getenv("KENNEL_E2E_REQUIRED") == "1" {
+		if testenv.Required() {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 1
 		}
@@ -230,6 +231,16 @@ func Poll(ctx context.Context, interval time.Duration, what string, cond func(co
 			return fmt.Errorf("waiting for %s: %w after %s", what, ctx.Err(), time.Since(start).Round(time.Millisecond))
 		case <-t.C:
 		}
+	}
+}
+
+// Consistently fails the test at the first poll during d at which check
+// reports an error: "nothing happens for a while", checked throughout the
+// period rather than once after a sleep.
+func (f *Framework) Consistently(d time.Duration, what string, check func(context.Context) error) {
+	f.T.Helper()
+	if err := testenv.Consistently(f.Context(d+30*time.Second), d, PollInterval, check); err != nil {
+		f.T.Fatalf("%s: %v", what, err)
 	}
 }
 

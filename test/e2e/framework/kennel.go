@@ -44,6 +44,11 @@ func (f *Framework) Kubectl(stdin string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// KubectlInNamespace runs the plane's kubectl in the test's namespace.
+func (f *Framework) KubectlInNamespace(args ...string) (string, error) {
+	return f.Kubectl("", append([]string{"--namespace=" + f.Namespace}, args...)...)
+}
+
 var (
 	crdOnce sync.Once
 	crdErr  error

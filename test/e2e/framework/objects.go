@@ -130,7 +130,7 @@ func (f *Framework) WaitForReadyPets(ctx context.Context, name string, n int) []
 			return false, nil
 		}
 		for i := range pets {
-			if !plane.PodReady(&pets[i]) || pets[i].DeletionTimestamp != nil {
+			if !PetReady(&pets[i]) {
 				return false, nil
 			}
 		}
@@ -140,6 +140,18 @@ func (f *Framework) WaitForReadyPets(ctx context.Context, name string, n int) []
 		f.T.Fatal(err)
 	}
 	return pets
+}
+
+// PetReady reports whether the pod is Ready and not being deleted.
+func PetReady(p *corev1.Pod) bool { return plane.PodReady(p) && p.DeletionTimestamp == nil }
+
+// HasEvent reports whether an event with the reason was recorded on the
+// object of the kind and name in the test's namespace.
+func (f *Framework) HasEvent(ctx context.Context, kind, name, reason string) bool {
+	list, err := f.Client.CoreV1().Events(f.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name + ",reason=" + reason,
+	})
+	return err == nil && len(list.Items) > 0
 }
 
 // WaitForPodReady waits until the pod's Ready condition equals ready.

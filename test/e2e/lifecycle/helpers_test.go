@@ -16,7 +16,6 @@ import (
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 	"github.com/kennel-dev/kennel/test/e2e/framework"
-	"github.com/kennel-dev/kennel/test/plane"
 )
 
 // env is one test's namespace on the shared plane with the PetSet CRD and a
@@ -36,13 +35,6 @@ func setup(t *testing.T, noController bool) *env {
 		e.startController()
 	}
 	return e
-}
-
-func (e *env) kubectl(ns string, args ...string) (string, error) {
-	if ns != "" {
-		args = append([]string{"--namespace=" + ns}, args...)
-	}
-	return e.Kubectl("", args...)
 }
 
 // startController runs the controller binary for the test's namespace
@@ -192,15 +184,13 @@ func rolledOut(n int, image string) func(*kennelv1.PetSet, []corev1.Pod) bool {
 			return false
 		}
 		for i := range pets {
-			if !ready(&pets[i]) || pets[i].Spec.Containers[0].Image != image || pets[i].Labels["controller-revision-hash"] != set.Status.UpdateRevision {
+			if !framework.PetReady(&pets[i]) || pets[i].Spec.Containers[0].Image != image || pets[i].Labels["controller-revision-hash"] != set.Status.UpdateRevision {
 				return false
 			}
 		}
 		return true
 	}
 }
-
-func ready(p *corev1.Pod) bool { return plane.PodReady(p) && p.DeletionTimestamp == nil }
 
 func condition(set *kennelv1.PetSet, t string) *metav1.Condition {
 	return meta.FindStatusCondition(set.Status.Conditions, t)
@@ -213,12 +203,4 @@ func uids(pets []corev1.Pod) map[string]types.UID {
 		out[p.Name] = p.UID
 	}
 	return out
-}
-
-// hasEvent reports whether an event with the reason was recorded on the set.
-func (e *env) hasEvent(ctx context.Context, set, reason string) bool {
-	list, err := e.Client.CoreV1().Events(e.Namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=PetSet,involvedObject.name=" + set + ",reason=" + reason,
-	})
-	return err == nil && len(list.Items) > 0
 }

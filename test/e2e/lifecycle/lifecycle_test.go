@@ -162,7 +162,7 @@ func allReady(pets []corev1.Pod, n int) bool {
 		return false
 	}
 	for i := range pets {
-		if !ready(&pets[i]) {
+		if !framework.PetReady(&pets[i]) {
 			return false
 		}
 	}
@@ -211,7 +211,7 @@ func (e *env) watchUnavailable(ctx context.Context, set string, n int) *unavaila
 			unavailable := 0
 			for i := range n {
 				p := w.pods[ordinal.PetName(set, i)]
-				if p == nil || !ready(p) {
+				if p == nil || !framework.PetReady(p) {
 					unavailable++
 				}
 			}
@@ -273,10 +273,7 @@ func TestOnDelete(t *testing.T) {
 	e.waitSet(ctx, "web", "new update revision observed", func(s *kennelv1.PetSet, _ []corev1.Pod) bool {
 		return s.Status.ObservedGeneration == s.Generation && s.Status.UpdateRevision != s.Status.CurrentRevision
 	})
-	time.Sleep(3 * time.Second)
-	if got := uids(e.pets(ctx, "web")); !mapsEqual(got, before) {
-		t.Fatalf("OnDelete replaced pets: %v -> %v", before, got)
-	}
+	e.Consistently(3*time.Second, "OnDelete replaces no pet", e.samePets("web", before))
 	if err := e.Client.CoreV1().Pods(e.Namespace).Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +281,21 @@ func TestOnDelete(t *testing.T) {
 	e.waitSet(ctx, "web", "web-1 recreated with the new template", func(s *kennelv1.PetSet, pets []corev1.Pod) bool {
 		return images(pets) == want && allReady(pets, 3) && s.Status.UpdatedReplicas == 1
 	})
+}
+
+// samePets returns a check that the set's pets are still the pods of
+// before, by name and UID.
+func (e *env) samePets(name string, before map[string]types.UID) func(context.Context) error {
+	return func(ctx context.Context) error {
+		pets, err := e.Pets(ctx, name)
+		if err != nil {
+			return err
+		}
+		if got := uids(pets); !mapsEqual(got, before) {
+			return fmt.Errorf("pets replaced: %v -> %v", before, got)
+		}
+		return nil
+	}
 }
 
 func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
@@ -361,7 +373,7 @@ func TestStuckRolloutRecovers(t *testing.T) {
 		c := condition(s, kennelv1.PetSetProgressing)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
-	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingUnhealthyPet) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingUnhealthyPet) {
 		t.Errorf("no %s event", reconcile.ReasonReplacingUnhealthyPet)
 	}
 }
@@ -396,6 +408,18 @@ func (e *env) claimNames(ctx context.Context) []string {
 	return out
 }
 
+// consistentClaims fails the test if, at any poll during d, the claims are
+// not exactly want.
+func (e *env) consistentClaims(what string, d time.Duration, want ...string) {
+	e.T.Helper()
+	e.Consistently(d, what, func(ctx context.Context) error {
+		if got := e.claimNames(ctx); !slices.Equal(got, want) {
+			return fmt.Errorf("claims %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
 func (e *env) waitClaims(ctx context.Context, what string, want ...string) {
 	e.T.Helper()
 	var got []string
@@ -425,10 +449,7 @@ func TestClaimRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitNoPets(ctx, "web")
-		time.Sleep(2 * time.Second)
-		if got := e.claimNames(ctx); !slices.Equal(got, []string{"data-web-0"}) {
-			t.Fatalf("claims %v after deleting the set, want data-web-0 retained", got)
-		}
+		e.consistentClaims("claim retained after deleting the set (whenDeleted=Retain)", 2*time.Second, "data-web-0")
 	})
 	t.Run("whenDeleted=Delete", func(t *testing.T) {
 		e := setup(t, false)
@@ -441,8 +462,7 @@ func TestClaimRetention(t *testing.T) {
 		foreign := e.foreignClaim(ctx, "data-web-5")
 		e.patch("web", map[string]any{"spec": map[string]any{"replicas": 1}})
 		e.waitSet(ctx, "web", "1 pet", func(_ *kennelv1.PetSet, pets []corev1.Pod) bool { return allReady(pets, 1) })
-		time.Sleep(2 * time.Second)
-		e.waitClaims(ctx, "claims retained on scale-down", "data-web-0", "data-web-1", "data-web-5")
+		e.consistentClaims("claims retained on scale-down (whenScaled=Retain)", 2*time.Second, "data-web-0", "data-web-1", "data-web-5")
 		if err := e.kennel.KennelV1().PetSets(e.Namespace).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -545,7 +565,7 @@ func TestOrderedTeardown(t *testing.T) {
 		return allReady(pets, 2) && slices.Contains(s.Finalizers, reconcile.TeardownFinalizer)
 	})
 	before := uids(pets)
-	if _, err := e.kubectl(e.Namespace, "delete", "petsets.kennel.dev", "db", "--cascade=orphan", "--wait=true", "--timeout=60s"); err != nil {
+	if _, err := e.KubectlInNamespace("delete", "petsets.kennel.dev", "db", "--cascade=orphan", "--wait=true", "--timeout=60s"); err != nil {
 		t.Fatal(err)
 	}
 	pets = e.pets(ctx, "db")

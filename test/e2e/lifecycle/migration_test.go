@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestMigrationFromStatefulSet(t *testing.T) {
 		t.Fatalf("StatefulSet pods carry no controller-revision-hash")
 	}
 
-	if _, err := e.kubectl(e.Namespace, "delete", "statefulset", "web", "--cascade=orphan", "--wait=true"); err != nil {
+	if _, err := e.KubectlInNamespace("delete", "statefulset", "web", "--cascade=orphan", "--wait=true"); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.WaitFor(ctx, "pods orphaned", func(ctx context.Context) (bool, error) {
@@ -67,17 +68,19 @@ func TestMigrationFromStatefulSet(t *testing.T) {
 		}
 		return true
 	})
-	// Stay a while: nothing may be rolled.
-	time.Sleep(5 * time.Second)
-	pets := e.pets(ctx, "web")
-	if got := uids(pets); !mapsEqual(got, before) {
-		t.Fatalf("pods replaced during migration: %v -> %v", before, got)
-	}
-	for _, ev := range rec.Events() {
-		if ev.Deleting {
-			t.Fatalf("pod deleted during migration: %v", ev)
+	// For a while, nothing may be rolled.
+	samePets := e.samePets("web", before)
+	e.Consistently(5*time.Second, "pods left alone after the migration", func(ctx context.Context) error {
+		if err := samePets(ctx); err != nil {
+			return err
 		}
-	}
+		for _, ev := range rec.Events() {
+			if ev.Deleting {
+				return fmt.Errorf("pod deleted during migration: %v", ev)
+			}
+		}
+		return nil
+	})
 	set := e.get("web")
 	if set.Status.UpdateRevision != stsRevision || set.Status.CurrentRevision != stsRevision || set.Status.UpdatedReplicas != 3 {
 		t.Fatalf("status %+v, want the StatefulSet's revision %s current and updated", set.Status, stsRevision)

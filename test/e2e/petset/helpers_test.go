@@ -22,7 +22,6 @@ import (
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
 	"github.com/kennel-dev/kennel/test/e2e/framework"
-	"github.com/kennel-dev/kennel/test/plane"
 )
 
 // env is one test's plane, namespace, clients and controller processes.
@@ -36,14 +35,6 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	f := framework.New(t)
 	return &env{Framework: f, kennel: f.InstallPetSetCRD()}
-}
-
-// kubectl runs the plane's kubectl against the plane, in namespace ns if set.
-func (e *env) kubectl(ns string, args ...string) (string, error) {
-	if ns != "" {
-		args = append([]string{"--namespace=" + ns}, args...)
-	}
-	return e.Kubectl("", args...)
 }
 
 // controller is a controller process with its probe and metrics addresses.
@@ -187,7 +178,7 @@ func (e *env) waitOwnedReady(ctx context.Context, set string, names ...string) {
 				return false, framework.Retry(err)
 			}
 			ref := metav1.GetControllerOf(p)
-			if !ready(p) || ref == nil || ref.Name != set {
+			if !framework.PetReady(p) || ref == nil || ref.Name != set {
 				return false, nil
 			}
 		}
@@ -210,27 +201,6 @@ func (e *env) petNames(ctx context.Context, set string) []string {
 		out = append(out, p.Name)
 	}
 	return out
-}
-
-// consistently fails the test if check reports an error at any poll during d.
-func (e *env) consistently(d time.Duration, what string, check func(context.Context) error) {
-	e.T.Helper()
-	ctx := e.Context(d + 30*time.Second)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := check(ctx); err != nil {
-			e.T.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// hasEvent reports whether an event with the reason was recorded on the set.
-func (e *env) hasEvent(ctx context.Context, set, reason string) bool {
-	list, err := e.Client.CoreV1().Events(e.Namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=PetSet,involvedObject.name=" + set + ",reason=" + reason,
-	})
-	return err == nil && len(list.Items) > 0
 }
 
 // duplicateWatcher watches every pod of the namespace and records a
@@ -297,9 +267,6 @@ func (d *duplicateWatcher) check(t *testing.T) {
 		t.Error(v)
 	}
 }
-
-// ready reports whether the pod is Ready and not terminating.
-func ready(p *corev1.Pod) bool { return plane.PodReady(p) && p.DeletionTimestamp == nil }
 
 // httpGet returns the body of a 200 response.
 func httpGet(ctx context.Context, url string) (string, error) {

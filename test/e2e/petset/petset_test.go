@@ -112,10 +112,10 @@ func TestOrderedScaling(t *testing.T) {
 	}
 
 	// kubectl scale goes through the scale subresource too.
-	if _, err := e.kubectl(e.Namespace, "scale", "petset/web", "--replicas=5"); err != nil {
+	if _, err := e.KubectlInNamespace("scale", "petset/web", "--replicas=5"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.kubectl(e.Namespace, "wait", "--for=condition=Ready", "--timeout=120s", "petset/web"); err != nil {
+	if _, err := e.KubectlInNamespace("wait", "--for=condition=Ready", "--timeout=120s", "petset/web"); err != nil {
 		t.Fatal(err)
 	}
 	pets := e.WaitForReadyPets(ctx, "web", 5)
@@ -158,7 +158,7 @@ func TestOrderedScaling(t *testing.T) {
 	if len(claims.Items) != 5 {
 		t.Errorf("%d claims after scaling down, want 5 kept", len(claims.Items))
 	}
-	if !e.hasEvent(ctx, "web", reconcile.ReasonSuccessfulCreate) || !e.hasEvent(ctx, "web", reconcile.ReasonSuccessfulDelete) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonSuccessfulCreate) || !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonSuccessfulDelete) {
 		t.Error("no SuccessfulCreate/SuccessfulDelete events on the PetSet")
 	}
 	dups.check(t)
@@ -175,13 +175,13 @@ func TestHaltOnUnhealthyPetAndResume(t *testing.T) {
 	e.WaitForPodReady(ctx, "web-1", false)
 	e.scale("web", 4)
 	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonPetNotReady)
-	e.consistently(3*time.Second, "no pet beyond the unhealthy web-1", func(ctx context.Context) error {
+	e.Consistently(3*time.Second, "no pet beyond the unhealthy web-1", func(ctx context.Context) error {
 		if got := e.petNames(ctx, "web"); len(got) != 2 {
 			return fmt.Errorf("pets %v", got)
 		}
 		return nil
 	})
-	if !e.hasEvent(ctx, "web", reconcile.ReasonPetNotReady) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonPetNotReady) {
 		t.Error("no PetNotReady event")
 	}
 
@@ -209,7 +209,7 @@ func TestNoDeadlockWhenPredecessorIsDeleted(t *testing.T) {
 		if err != nil {
 			return false, framework.Retry(err)
 		}
-		return p.UID != oldUID && ready(p), nil
+		return p.UID != oldUID && framework.PetReady(p), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestParallelIgnoresUnhealthyPets(t *testing.T) {
 	}
 	pets, _ := e.Pets(ctx, "par")
 	for i := range pets {
-		if ready(&pets[i]) {
+		if framework.PetReady(&pets[i]) {
 			t.Errorf("%s Ready despite %s", pets[i].Name, holdReady)
 		}
 	}
@@ -273,7 +273,7 @@ func TestStorageIdentityAndDNS(t *testing.T) {
 		if err != nil {
 			return false, framework.Retry(err)
 		}
-		return p.UID != pets[1].UID && ready(p), nil
+		return p.UID != pets[1].UID && framework.PetReady(p), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func TestPauseAnnotation(t *testing.T) {
 	e.SetPodAnnotation(ctx, "web-0", reconcile.InitializedAnnotation, "false")
 	e.scale("web", 3)
 	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonPaused)
-	e.consistently(3*time.Second, "no scaling while paused", func(ctx context.Context) error {
+	e.Consistently(3*time.Second, "no scaling while paused", func(ctx context.Context) error {
 		if got := e.petNames(ctx, "web"); len(got) != 1 {
 			return fmt.Errorf("pets %v", got)
 		}
@@ -437,7 +437,7 @@ func TestMissingServiceThenCreated(t *testing.T) {
 	ctx := e.Context(3 * time.Minute)
 	e.create(newPetSet("web", 2), false)
 	e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, reconcile.ReasonServiceNotFound)
-	if !e.hasEvent(ctx, "web", reconcile.ReasonServiceNotFound) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonServiceNotFound) {
 		t.Error("no ServiceNotFound event")
 	}
 	if got := e.petNames(ctx, "web"); len(got) != 0 {
@@ -461,12 +461,12 @@ func TestFailedPetIsRecreated(t *testing.T) {
 		if err != nil {
 			return false, framework.Retry(err)
 		}
-		return p.UID != pets[1].UID && ready(p), nil
+		return p.UID != pets[1].UID && framework.PetReady(p), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !e.hasEvent(ctx, "web", reconcile.ReasonRecreatingFailedPet) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonRecreatingFailedPet) {
 		t.Error("no RecreatingFailedPet event")
 	}
 	dups.check(t)
@@ -603,7 +603,7 @@ func TestRejectedByQuotaBackoffAndRecovery(t *testing.T) {
 			e.startController("a")
 			e.create(newPetSet("web", 2), true)
 			e.waitCondition(ctx, "web", kennelv1.PetSetProgressing, metav1.ConditionFalse, tc.reason)
-			if !e.hasEvent(ctx, "web", tc.reason) {
+			if !e.HasEvent(ctx, "PetSet", "web", tc.reason) {
 				t.Errorf("no %s event", tc.reason)
 			}
 			if got := e.petNames(ctx, "web"); !slices.Equal(got, []string{"web-0"}) {
@@ -696,7 +696,7 @@ func TestRollingUpdateAndStartOrdinal(t *testing.T) {
 		}
 		return pets[0].Labels[reconcile.RevisionLabel] == oldRev &&
 			pets[1].Labels[reconcile.RevisionLabel] != oldRev && pets[2].Labels[reconcile.RevisionLabel] != oldRev &&
-			ready(&pets[1]) && ready(&pets[2]), nil
+			framework.PetReady(&pets[1]) && framework.PetReady(&pets[2]), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -782,7 +782,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.consistently(2*time.Second, "rollout halted on web-2", func(ctx context.Context) error {
+	e.Consistently(2*time.Second, "rollout halted on web-2", func(ctx context.Context) error {
 		p, err := e.Client.CoreV1().Pods(e.Namespace).Get(ctx, "web-1", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -800,7 +800,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 			return false, framework.Retry(err)
 		}
 		for i := range pets {
-			if pets[i].Labels[reconcile.RevisionLabel] != good || !ready(&pets[i]) {
+			if pets[i].Labels[reconcile.RevisionLabel] != good || !framework.PetReady(&pets[i]) {
 				return false, nil
 			}
 		}
@@ -810,7 +810,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitCondition(ctx, "web", kennelv1.PetSetReady, metav1.ConditionTrue, "")
-	if !e.hasEvent(ctx, "web", reconcile.ReasonReplacingUnhealthyPet) {
+	if !e.HasEvent(ctx, "PetSet", "web", reconcile.ReasonReplacingUnhealthyPet) {
 		t.Error("no ReplacingUnhealthyPet event")
 	}
 }
