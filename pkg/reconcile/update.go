@@ -186,8 +186,10 @@ func stuckRollout(set *kennelv1.PetSet, replicas []*corev1.Pod, current, update 
 		if notReadyFor >= deadline {
 			return &BlockedError{
 				Reason: ReasonRolloutStuck,
-				Message: fmt.Sprintf("rollout to revision %s is stuck: pet %s has not been Ready for %s (progress deadline %s); fix or revert spec.template and the pet is replaced",
-					update, pod.Name, notReadyFor.Truncate(time.Second), deadline),
+				// A time, not a duration: the message must not change on
+				// every pass, or status would be rewritten each time.
+				Message: fmt.Sprintf("rollout to revision %s is stuck: pet %s has not been Ready since %s (progress deadline %s); fix or revert spec.template and the pet is replaced",
+					update, pod.Name, since.UTC().Format(time.RFC3339), deadline),
 			}, 0
 		}
 		if left := deadline - notReadyFor; next == 0 || left < next {
