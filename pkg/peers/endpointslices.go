@@ -179,8 +179,12 @@ func (a *APISource) Describe() string {
 	return fmt.Sprintf("EndpointSlices of Service %s in namespace %s via %s", a.Service, a.Namespace, a.Client.Server())
 }
 
-// errRelist asks the loop to list again (410 Gone).
-var errRelist = errors.New("relist")
+var (
+	// errRelist asks the loop to list again (410 Gone).
+	errRelist = errors.New("relist")
+	// errWatchEnded: the server ended the watch stream normally.
+	errWatchEnded = errors.New("watch ended")
+)
 
 // Watch implements Watcher.
 func (a *APISource) Watch(ctx context.Context, report func(Observation)) {
@@ -204,7 +208,7 @@ func (a *APISource) Watch(ctx context.Context, report func(Observation)) {
 			errors.As(err, &se)
 			report(Observation{Err: &ForbiddenError{Namespace: a.Namespace, User: forbiddenUser(se.Message), Err: err}})
 			return
-		case err == nil || errors.Is(err, io.EOF):
+		case errors.Is(err, errWatchEnded):
 			// The server ended the watch: watch again from a.rv, at once
 			// unless it ends watches as soon as they start.
 			if time.Since(began) < time.Second && !sleep(ctx, a.RetryInitial) {
@@ -220,7 +224,7 @@ func (a *APISource) Watch(ctx context.Context, report func(Observation)) {
 }
 
 // cycle lists (when there is no resource version to resume from), then
-// watches until the stream ends. It returns nil or io.EOF when the server
+// watches until the stream ends. It returns errWatchEnded when the server
 // ended the watch normally, errRelist on 410 Gone, otherwise the failure.
 func (a *APISource) cycle(ctx context.Context, report func(Observation)) error {
 	if a.rv == "" {
@@ -246,6 +250,9 @@ func (a *APISource) cycle(ctx context.Context, report func(Observation)) error {
 	a.ok(report)
 	for {
 		ev, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			return errWatchEnded
+		}
 		if err != nil {
 			return err
 		}

@@ -337,3 +337,28 @@ func isClosed(ch chan struct{}) bool {
 		return false
 	}
 }
+
+// Slice builds an EndpointSlice of service in namespace, the way the
+// EndpointSlice controller labels it, with one TCP port.
+func Slice(namespace, service, name, addressType string, endpoints ...kubeapi.Endpoint) kubeapi.EndpointSlice {
+	port, pname, proto := int32(80), "web", "TCP"
+	return kubeapi.EndpointSlice{
+		APIVersion:  "discovery.k8s.io/v1",
+		Kind:        "EndpointSlice",
+		Metadata:    kubeapi.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{kubeapi.ServiceNameLabel: service}},
+		AddressType: addressType,
+		Endpoints:   endpoints,
+		Ports:       []kubeapi.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
+	}
+}
+
+// Endpoint builds an endpoint; hostname "" leaves it unset. ready is the
+// condition the controller writes: the pod's readiness, or true for a
+// Service with publishNotReadyAddresses; serving is the pod's readiness.
+func Endpoint(hostname string, ready, serving bool, addrs ...string) kubeapi.Endpoint {
+	ep := kubeapi.Endpoint{Addresses: addrs, Conditions: kubeapi.EndpointConditions{Ready: &ready, Serving: &serving}}
+	if hostname != "" {
+		ep.Hostname = &hostname
+	}
+	return ep
+}
