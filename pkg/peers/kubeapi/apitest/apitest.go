@@ -8,6 +8,7 @@ package apitest
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,6 +39,7 @@ type Server struct {
 	changed   *sync.Cond
 	lists     int
 	watches   int
+	token     string
 }
 
 type event struct {
@@ -53,6 +55,29 @@ func Start() *Server {
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	s.URL = s.srv.URL
 	return s
+}
+
+// StartTLS starts a server over HTTPS with a self-signed certificate; CA
+// returns it in PEM.
+func StartTLS() *Server {
+	s := &Server{slices: map[string]kubeapi.EndpointSlice{}, watchers: map[chan struct{}]bool{}, rv: 100}
+	s.changed = sync.NewCond(&s.mu)
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.handle))
+	s.URL = s.srv.URL
+	return s
+}
+
+// CA returns the certificate of a StartTLS server in PEM.
+func (s *Server) CA() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
+// RequireToken makes requests without "Authorization: Bearer tok" fail
+// with 401; "" accepts any.
+func (s *Server) RequireToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = tok
 }
 
 // Listen starts a server on addr (e.g. 127.0.0.1:8080).
@@ -216,7 +241,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	down, forbidden := s.down, s.forbidden
+	down, forbidden, token := s.down, s.forbidden, s.token
 	s.mu.Unlock()
 	if down {
 		if hj, ok := w.(http.Hijacker); ok {
@@ -226,6 +251,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "down")
+		return
+	}
+	if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+		writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 		return
 	}
 	if forbidden != "" {
