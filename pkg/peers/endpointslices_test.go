@@ -374,4 +374,3 @@ func TestPutLatest(t *testing.T) {
 		t.Fatalf("got %+v, want the ForbiddenError kept", o)
 	}
 }
-

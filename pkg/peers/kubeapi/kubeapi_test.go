@@ -110,7 +110,7 @@ current-context: c
 clusters: [{name: k, cluster: {server: ` + strconv.Quote(api.URL) + `}}]
 users: [{name: u, user: {exec: {command: aws}}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]`, "exec or auth-provider plugin"},
-		"missing context": {`current-context: nope`, `context "nope" not found`},
+		"missing context":    {`current-context: nope`, `context "nope" not found`},
 		"no current context": {`clusters: []`, "no current-context"},
 	} {
 		t.Run(name, func(t *testing.T) {
