@@ -202,7 +202,6 @@ func (f *Finder) Run(ctx context.Context) error {
 			stop()
 			var fe *ForbiddenError
 			if errors.As(o.Err, &fe) {
-				f.logf("%v", fe)
 				return fe
 			}
 			f.record(s, o.Result, o.Err)

@@ -74,9 +74,9 @@ func apiClient(o *Options, env Env) (*kubeapi.Client, error) {
 		}
 	} else if cfg, err = kubeapi.InCluster(env.Getenv, env.ServiceAccountDir); err != nil {
 		if errors.Is(err, kubeapi.ErrNotInCluster) {
-			return nil, usagef("--source=%s: %v; pass --kubeconfig outside a pod", o.Source, err)
+			return nil, usagef("%v; pass --kubeconfig outside a pod", err)
 		}
-		return nil, usagef("--source=%s: %v", o.Source, err)
+		return nil, usagef("in-cluster configuration: %v", err)
 	}
 	cfg.UserAgent = "peer-finder/" + version.Version
 	return kubeapi.NewClient(cfg), nil
