@@ -606,7 +606,11 @@ func (f *Finder) diagnose(s *state, now time.Time) {
 			cause("--address-type=ip matches this pod by %s: check --pod-ip / POD_IP", strings.Join(f.PodIPs, ", "))
 		}
 	}
-	cause("DNS publication can lag by tens of seconds in some clusters; peer-finder keeps polling every %v", f.PollInterval)
+	if f.Watcher != nil {
+		cause("the pod has no EndpointSlice entry yet: it gets one once it is scheduled and has an IP; peer-finder is watching and sees it at once")
+	} else {
+		cause("DNS publication can lag by tens of seconds in some clusters; peer-finder keeps polling every %v", f.PollInterval)
+	}
 	if f.Log != nil {
 		io.WriteString(f.Log, b.String())
 	}
