@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -90,9 +89,6 @@ func (w *Watch) Next() (Event, error) {
 		Object json.RawMessage `json:"object"`
 	}
 	if err := w.dec.Decode(&raw); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.EOF
-		}
 		return Event{}, err
 	}
 	ev := Event{Type: raw.Type}
@@ -114,38 +110,35 @@ func (w *Watch) Next() (Event, error) {
 func (w *Watch) Close() error { return w.body.Close() }
 
 // get sends a GET and turns a non-2xx answer into a *StatusError.
-func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
-	u := c.cfg.Host + path + "?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
+func (c *Client) get(ctx context.Context, path string, q url.Values) (*response, error) {
+	header := [][2]string{{"Accept", "application/json"}}
+	if c.cfg.UserAgent != "" {
+		header = append(header, [2]string{"User-Agent", c.cfg.UserAgent})
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	if c.cfg.Token != nil {
 		tok, err := c.cfg.Token()
 		if err != nil {
 			return nil, err
 		}
 		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
+			header = append(header, [2]string{"Authorization", "Bearer " + tok})
 		}
 	}
-	resp, err := c.cfg.HTTP.Do(req)
+	resp, err := c.cfg.roundTrip(ctx, path+"?"+q.Encode(), header)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode/100 == 2 {
+	if resp.Status/100 == 2 {
 		return resp, nil
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	se := &StatusError{Code: resp.StatusCode}
+	se := &StatusError{Code: resp.Status}
 	var st Status
 	if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
 		se.Reason, se.Message = st.Reason, st.Message
 	} else if len(body) > 0 {
-		se.Message = string(body)
+		se.Message = strings.TrimSpace(string(body))
 	}
 	return nil, se
 }
@@ -154,12 +147,13 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 func (s *Status) Err() error {
 	code := s.Code
 	if code == 0 {
-		code = http.StatusInternalServerError
+		code = 500
 	}
 	return &StatusError{Code: code, Reason: s.Reason, Message: s.Message}
 }
 
-// Timeouts used by Config.HTTP.
+// Timeouts of a request: connecting (TCP and TLS), and the wait for the
+// answer's head.
 const (
 	dialTimeout   = 10 * time.Second
 	headerTimeout = 30 * time.Second

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +17,9 @@ import (
 type Config struct {
 	// Host is the server's base URL, e.g. https://10.96.0.1:443.
 	Host string
-	// HTTP carries the requests (TLS and client certificates set up).
-	HTTP *http.Client
+	// TLS is the configuration of https connections (CA, client
+	// certificate).
+	TLS *tls.Config
 	// Token returns the bearer token of each request; nil or "" for none.
 	Token func() (string, error)
 	// UserAgent is sent with each request.
@@ -57,7 +57,7 @@ func InCluster(getenv func(string) string, dir string) (*Config, error) {
 	}
 	return &Config{
 		Host:   "https://" + net.JoinHostPort(host, port),
-		HTTP:   httpClient(tlsCfg),
+		TLS:    tlsCfg,
 		Token:  fileToken(tokenFile, time.Minute),
 		Origin: "in-cluster service account",
 	}, nil
@@ -105,20 +105,4 @@ func tlsConfig(caPEM, certPEM, keyPEM []byte, insecure bool, serverName string) 
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
-}
-
-// httpClient has no overall timeout (watches are long-lived), but bounds
-// dialing, the TLS handshake and the wait for response headers; TCP
-// keep-alives notice a server that went away silently.
-func httpClient(tlsCfg *tls.Config) *http.Client {
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 15 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		TLSClientConfig:       tlsCfg,
-		TLSHandshakeTimeout:   dialTimeout,
-		ResponseHeaderTimeout: headerTimeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   2,
-	}}
 }

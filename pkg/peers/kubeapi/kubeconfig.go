@@ -136,6 +136,6 @@ func (kc *kubeconfig) build(dir string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.HTTP = httpClient(tlsCfg)
+	cfg.TLS = tlsCfg
 	return cfg, nil
 }

@@ -3,14 +3,15 @@
 // kubeconfig file or the in-cluster service account (config.go,
 // kubeconfig.go), list and watch of discovery.k8s.io/v1 EndpointSlices of
 // one Service (client.go), the few JSON types involved and the API's Status
-// errors (types.go). It uses net/http and encoding/json only, so that a
-// binary that links it does not carry client-go's scheme and codecs.
+// errors (types.go), and a small HTTP/1.1 client (http.go). It uses
+// crypto/tls and encoding/json only (not client-go, and not net/http's
+// client), so that linking it does not make peer-finder's DNS mode bigger
+// in memory.
 package kubeapi
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // ObjectMeta is the part of an object's metadata that is read.
@@ -108,17 +109,25 @@ func (e *StatusError) Error() string {
 		msg = e.Reason
 	}
 	if msg == "" {
-		return fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
+		return fmt.Sprintf("%d %s", e.Code, statusText[e.Code])
 	}
-	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), msg)
+	return fmt.Sprintf("%d %s: %s", e.Code, statusText[e.Code], msg)
+}
+
+// statusText names the codes the API server answers with (net/http is not
+// linked, see http.go).
+var statusText = map[int]string{
+	400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+	406: "Not Acceptable", 409: "Conflict", 410: "Gone", 422: "Unprocessable Entity", 429: "Too Many Requests",
+	500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
 
 // IsGone reports whether err is a 410 Gone (resource version too old):
 // the client must list again.
-func IsGone(err error) bool { return hasCode(err, http.StatusGone) }
+func IsGone(err error) bool { return hasCode(err, 410) }
 
 // IsForbidden reports whether err is a 403 Forbidden.
-func IsForbidden(err error) bool { return hasCode(err, http.StatusForbidden) }
+func IsForbidden(err error) bool { return hasCode(err, 403) }
 
 func hasCode(err error, code int) bool {
 	var se *StatusError
