@@ -105,6 +105,10 @@ current-context: c
 clusters: [{name: k, cluster: {server: ` + strconv.Quote(api.URL) + `}}]
 users: [{name: u, user: {token: file-token}}]
 contexts: [{name: c, context: {cluster: k, user: u}}]`, "certificate"},
+		"JSON": {`{"current-context": "c",
+ "clusters": [{"name": "k", "cluster": {"server": ` + strconv.Quote(api.URL) + `, "certificate-authority-data": "` + caData + `"}}],
+ "users": [{"name": "u", "user": {"token": "file-token"}}],
+ "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}`, ""},
 		"exec plugin": {`
 current-context: c
 clusters: [{name: k, cluster: {server: ` + strconv.Quote(api.URL) + `}}]

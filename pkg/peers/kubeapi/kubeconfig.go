@@ -1,12 +1,12 @@
 package kubeapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // kubeconfig is the subset of a kubeconfig file that is understood:
@@ -54,7 +54,7 @@ func LoadKubeconfig(path string) (*Config, error) {
 		return nil, err
 	}
 	var kc kubeconfig
-	if err := yaml.Unmarshal(b, &kc); err != nil {
+	if err := decodeKubeconfig(b, &kc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg, err := kc.build(filepath.Dir(path))
@@ -138,4 +138,20 @@ func (kc *kubeconfig) build(dir string) (*Config, error) {
 	}
 	cfg.TLS = tlsCfg
 	return cfg, nil
+}
+
+// decodeKubeconfig reads YAML (or JSON, which is YAML) into kc.
+func decodeKubeconfig(b []byte, kc *kubeconfig) error {
+	if t := strings.TrimSpace(string(b)); strings.HasPrefix(t, "{") {
+		return json.Unmarshal(b, kc)
+	}
+	v, err := parseYAML(string(b))
+	if err != nil {
+		return err
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(j, kc)
 }
