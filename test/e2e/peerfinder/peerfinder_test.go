@@ -141,7 +141,9 @@ func scale(t *testing.T, f *framework.Framework, kc versioned.Interface, replica
 func TestAPISourceBesideAPetSet(t *testing.T) {
 	f := framework.New(t)
 	kc := f.InstallPetSetCRD()
-	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect-namespace="+f.Namespace,
+	// No leader election: the controller would give up its Lease while
+	// kube-apiserver restarts.
+	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
 	ctx := f.Context(time.Minute)
 	if _, err := f.Client.CoreV1().Services(f.Namespace).Create(ctx, framework.HeadlessService(set), metav1.CreateOptions{}); err != nil {
