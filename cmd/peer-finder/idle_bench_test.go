@@ -13,6 +13,8 @@ import (
 
 	"github.com/kennel-dev/kennel/internal/procfs"
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi/apitest"
 )
 
 // BenchmarkSidecarIdle builds the real binary (no race detector, as
@@ -20,6 +22,40 @@ import (
 // interval for PEER_FINDER_IDLE (default 20s), and reports its resident
 // memory and CPU use from /proc. Each iteration is one such run.
 func BenchmarkSidecarIdle(b *testing.B) {
+	window, bin := idleSetup(b)
+	s, err := dnstest.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var names []string
+	for i := 0; i < 5; i++ {
+		names = append(names, fmt.Sprintf("web-%d.web.default.svc.cluster.local", i))
+	}
+	s.SetSRV("web.default.svc.cluster.local", names...)
+	idleRuns(b, window, bin, "--dns-server="+s.Addr)
+}
+
+// BenchmarkSidecarIdleAPI is BenchmarkSidecarIdle with --source=api: one
+// EndpointSlice of 5 pets in a fake API server, one open watch.
+func BenchmarkSidecarIdleAPI(b *testing.B) {
+	window, bin := idleSetup(b)
+	api := apitest.Start()
+	defer api.Close()
+	var eps []kubeapi.Endpoint
+	for i := 0; i < 5; i++ {
+		eps = append(eps, apitest.Endpoint(fmt.Sprintf("web-%d", i), true, true, fmt.Sprintf("10.0.0.%d", i)))
+	}
+	api.Apply(apitest.Slice("default", "web", "web-abcde", "IPv4", eps...))
+	kc, err := api.WriteKubeconfig(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	idleRuns(b, window, bin, "--source=api", "--kubeconfig="+kc)
+}
+
+// idleSetup reads PEER_FINDER_IDLE and builds the binary as shipped.
+func idleSetup(b *testing.B) (time.Duration, string) {
 	if testing.Short() {
 		b.Skip("runs for 20s")
 	}
@@ -31,29 +67,24 @@ func BenchmarkSidecarIdle(b *testing.B) {
 		}
 		window = d
 	}
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "peer-finder")
+	bin := filepath.Join(b.TempDir(), "peer-finder")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	s, err := dnstest.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	var names []string
-	for i := 0; i < 5; i++ {
-		names = append(names, fmt.Sprintf("web-%d.web.default.svc.cluster.local", i))
-	}
-	s.SetSRV("web.default.svc.cluster.local", names...)
+	return window, bin
+}
+
+// idleRuns runs the sidecar for window per iteration and reports its RSS,
+// peak RSS and CPU share.
+func idleRuns(b *testing.B, window time.Duration, bin string, source ...string) {
 	var rssKiB, hwmKiB, cpuPct float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var stderr bytes.Buffer
-		cmd := exec.Command(bin, "--on-change=/bin/true", "--service=web", "--ns=default", "--domain=cluster.local",
-			"--hostname=web-0", "--dns-server="+s.Addr)
+		cmd := exec.Command(bin, append([]string{"--on-change=/bin/true", "--service=web", "--ns=default", "--domain=cluster.local",
+			"--hostname=web-0"}, source...)...)
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

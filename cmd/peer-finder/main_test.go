@@ -16,6 +16,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi/apitest"
 )
 
 // TestMain makes the test binary double as the peer-finder command: the
@@ -24,7 +26,10 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"peer-finder": main})
 }
 
-type scriptState struct{ dns *dnstest.Server }
+type scriptState struct {
+	dns *dnstest.Server
+	api *apitest.Server
+}
 
 type stateKey struct{}
 
@@ -40,6 +45,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"dns":      cmdDNS,
+			"api":      cmdAPI,
 			"exitcode": cmdExitCode,
 			"waitfile": cmdWaitFile,
 			"sigterm":  cmdSigterm,
@@ -221,4 +227,69 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// api start                  fake Kubernetes API on 127.0.0.1; $KUBECONFIG_FAKE reaches it
+// api slice NAME FAMILY EP... create or replace EndpointSlice NAME of Service web in
+//
+//	namespace default; FAMILY: IPv4 or IPv6; EP: HOST=IP (ready),
+//	HOST=IP%notready, HOST=IP%unserving (ready as with
+//	publishNotReadyAddresses, not serving); empty HOST: none
+//
+// api delete NAME             delete slice NAME
+// api forbid USER             answer 403 naming USER ("" allows again)
+// api down | up               cut every connection / answer again
+// api compact                 forget the history: watches from before get 410 Gone
+// api wait-watch              wait until a watch is open
+func cmdAPI(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: api start|slice|delete|forbid|down|up|compact|wait-watch ...")
+	}
+	st := state(ts)
+	if args[0] == "start" {
+		st.api = apitest.Start()
+		ts.Defer(st.api.Close)
+		kc, err := st.api.WriteKubeconfig(ts.MkAbs("."))
+		ts.Check(err)
+		ts.Setenv("KUBECONFIG_FAKE", kc)
+		return
+	}
+	if st.api == nil {
+		ts.Fatalf("api start first")
+	}
+	switch args[0] {
+	case "slice":
+		if len(args) < 3 {
+			ts.Fatalf("usage: api slice NAME FAMILY EP...")
+		}
+		var eps []kubeapi.Endpoint
+		for _, e := range args[3:] {
+			host, addr, _ := strings.Cut(e, "=")
+			ready, serving := true, true
+			if a, cond, ok := strings.Cut(addr, "%"); ok {
+				addr = a
+				ready, serving = cond != "notready", false
+			}
+			eps = append(eps, apitest.Endpoint(host, ready, serving, addr))
+		}
+		st.api.Apply(apitest.Slice("default", "web", args[1], args[2], eps...))
+	case "delete":
+		st.api.Delete("default", args[1])
+	case "forbid":
+		st.api.Forbid(args[1])
+	case "down", "up":
+		st.api.SetDown(args[0] == "down")
+	case "compact":
+		st.api.Compact()
+	case "wait-watch":
+		deadline := time.Now().Add(20 * time.Second)
+		for st.api.OpenWatches() == 0 {
+			if time.Now().After(deadline) {
+				ts.Fatalf("no watch opened")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	default:
+		ts.Fatalf("unknown api subcommand %q", args[0])
+	}
 }

@@ -73,10 +73,10 @@ func Install(dir string) (string, error) {
 func InstallFrom(src, dir string) (string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return "", fmt.Errorf("--install: %w", err)
+		return "", err
 	}
 	if !st.IsDir() {
-		return "", fmt.Errorf("--install: %s is not a directory", dir)
+		return "", fmt.Errorf("%s is not a directory", dir)
 	}
 	in, err := os.Open(src)
 	if err != nil {
@@ -86,13 +86,13 @@ func InstallFrom(src, dir string) (string, error) {
 	dst := filepath.Join(dir, InstallName)
 	f, err := os.CreateTemp(dir, "."+InstallName+".tmp-*")
 	if err != nil {
-		return "", fmt.Errorf("--install: %w", err)
+		return "", err
 	}
 	tmp := f.Name()
 	fail := func(err error) (string, error) {
 		f.Close()
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("--install: %w", err)
+		return "", err
 	}
 	if _, err := io.Copy(f, in); err != nil {
 		return fail(err)
@@ -105,11 +105,11 @@ func InstallFrom(src, dir string) (string, error) {
 	}
 	if err := f.Close(); err != nil {
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("--install: %w", err)
+		return "", err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("--install: %w", err)
+		return "", err
 	}
 	return dst, nil
 }

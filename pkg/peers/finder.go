@@ -72,9 +72,12 @@ type Config struct {
 // Finder runs the discovery loop.
 type Finder struct {
 	Config
+	// Resolver is polled every PollInterval, unless Watcher is set.
 	Resolver Resolver
-	Runner   Runner
-	Clock    Clock
+	// Watcher, when set, pushes the membership (the Kubernetes API source).
+	Watcher Watcher
+	Runner  Runner
+	Clock   Clock
 	// Log receives one line per event worth telling (no per-poll noise).
 	Log io.Writer
 }
@@ -157,10 +160,86 @@ func (f *Finder) Identity() Identity {
 	return Identity{FQDN: SelfFQDN(f.Hostname, f.Service, f.Namespace, f.Domain), IPs: f.PodIPs}
 }
 
-// Run polls until done. Init mode returns nil after on-start succeeded,
-// ErrTimeout, *OnStartError or ErrInterrupted. Sidecar mode returns nil when
-// ctx is cancelled.
+// Run watches the membership until done: it polls the Resolver, or reads
+// what the Watcher pushes when one is set. Init mode returns nil after
+// on-start succeeded, ErrTimeout, *OnStartError, ErrInterrupted or a
+// *ForbiddenError from the Watcher. Sidecar mode returns nil when ctx is
+// cancelled, or a *ForbiddenError.
 func (f *Finder) Run(ctx context.Context) error {
+	s := f.begin()
+	var pushed <-chan Observation
+	if f.Watcher != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		mb := make(chan Observation, 1)
+		go f.Watcher.Watch(wctx, func(o Observation) { putLatest(mb, o) })
+		pushed = mb
+	}
+	watch := f.WatchEvents
+	for {
+		now := f.Clock.Now()
+		if f.Watcher == nil && !now.Before(s.nextPoll) {
+			f.poll(ctx, s)
+			now = f.Clock.Now()
+			s.nextPoll = now.Add(f.PollInterval)
+		}
+		if ctx.Err() != nil {
+			return f.interrupted()
+		}
+		f.maybeDiagnose(s, now)
+		if done, err := f.act(ctx, s, now); done {
+			return err
+		} else if err == errAgain {
+			continue
+		}
+		timer, stop := f.Clock.NewTimer(f.nextWake(s, now))
+		select {
+		case <-ctx.Done():
+			stop()
+			return f.interrupted()
+		case <-timer:
+		case o := <-pushed:
+			stop()
+			var fe *ForbiddenError
+			if errors.As(o.Err, &fe) {
+				return fe
+			}
+			f.record(s, o.Result, o.Err)
+		case p, ok := <-watch:
+			stop()
+			if !ok {
+				watch = nil
+				continue
+			}
+			f.logf("watched file %s changed", p)
+			s.watchAt = f.Clock.Now().Add(f.WatchDebounce)
+		}
+	}
+}
+
+// putLatest leaves o as the only pending observation of mb (one sender):
+// the loop needs only the newest membership, and a watch never waits for a
+// command to finish. A pending *ForbiddenError is never replaced.
+func putLatest(mb chan Observation, o Observation) {
+	for {
+		select {
+		case mb <- o:
+			return
+		default:
+		}
+		select {
+		case old := <-mb:
+			var fe *ForbiddenError
+			if errors.As(old.Err, &fe) {
+				o = old
+			}
+		default:
+		}
+	}
+}
+
+// begin applies defaults, logs the start and returns the loop's state.
+func (f *Finder) begin() *state {
 	f.defaults()
 	if f.Clock == nil {
 		f.Clock = RealClock{}
@@ -174,76 +253,73 @@ func (f *Finder) Run(ctx context.Context) error {
 	if f.Sidecar() {
 		mode = "sidecar"
 	}
-	f.logf("%s mode: looking up SRV %s via %s; this pod is %s",
-		mode, f.ServiceName(), strings.Join(f.Resolver.Servers(), ", "), f.selfDescription())
-	watch := f.WatchEvents
-	for {
-		now := f.Clock.Now()
-		if !now.Before(s.nextPoll) {
-			f.poll(ctx, s)
-			now = f.Clock.Now()
-			s.nextPoll = now.Add(f.PollInterval)
+	verb := "looking up"
+	if f.Watcher != nil {
+		verb = "watching"
+	}
+	f.logf("%s mode: %s %s; this pod is %s", mode, verb, f.queried(), f.selfDescription())
+	return s
+}
+
+// queried says where the membership comes from.
+func (f *Finder) queried() string {
+	if f.Watcher != nil {
+		return f.Watcher.Describe()
+	}
+	return fmt.Sprintf("SRV %s via %s", f.ServiceName(), strings.Join(f.Resolver.Servers(), ", "))
+}
+
+// errAgain tells Run that act ran a command: look at the time again before
+// waiting.
+var errAgain = errors.New("again")
+
+// act does what is due at now: in init mode finish or time out, in sidecar
+// mode run on-start or on-change. done means Run returns err.
+func (f *Finder) act(ctx context.Context, s *state, now time.Time) (done bool, err error) {
+	ready := f.ready(s, now)
+	if !f.Sidecar() {
+		if ready {
+			return true, f.finishInit(ctx, s)
 		}
-		if ctx.Err() != nil {
-			return f.interrupted()
-		}
-		if !s.cur.HasSelf() && !now.Before(s.nextDiag) {
+		if f.Timeout > 0 && !now.Before(s.start.Add(f.Timeout)) {
 			f.diagnose(s, now)
-			s.diagInterval *= 2
-			if s.diagInterval > f.DiagnoseMax {
-				s.diagInterval = f.DiagnoseMax
+			if s.cur.HasSelf() {
+				f.logf("gave up after %v: found itself but only %d of the required %d peers", f.Timeout, len(s.cur.Peers), f.MinPeers)
+			} else {
+				f.logf("gave up after %v: this pod never appeared in %s", f.Timeout, f.ServiceName())
 			}
-			s.nextDiag = now.Add(s.diagInterval)
+			return true, ErrTimeout
 		}
-		ready := f.ready(s, now)
-
-		if !f.Sidecar() {
-			if ready {
-				return f.finishInit(ctx, s)
-			}
-			if f.Timeout > 0 && !now.Before(s.start.Add(f.Timeout)) {
-				f.diagnose(s, now)
-				if s.cur.HasSelf() {
-					f.logf("gave up after %v: found itself but only %d of the required %d peers", f.Timeout, len(s.cur.Peers), f.MinPeers)
-				} else {
-					f.logf("gave up after %v: this pod never appeared in %s", f.Timeout, f.ServiceName())
-				}
-				return ErrTimeout
-			}
-		} else {
-			if !s.watchAt.IsZero() && !now.Before(s.watchAt) {
-				s.watchAt = time.Time{}
-				if s.appliedValid {
-					s.force = true
-				}
-			}
-			due := ready && (!s.appliedValid || !Equal(s.applied, s.cur.Peers) || s.force) &&
-				(s.retryAt.IsZero() || !now.Before(s.retryAt))
-			if due {
-				if err := f.runSidecar(ctx, s); err != nil {
-					return nil // cancelled
-				}
-				continue
-			}
-		}
-
-		wake := f.nextWake(s, now)
-		timer, stop := f.Clock.NewTimer(wake)
-		select {
-		case <-ctx.Done():
-			stop()
-			return f.interrupted()
-		case <-timer:
-		case p, ok := <-watch:
-			stop()
-			if !ok {
-				watch = nil
-				continue
-			}
-			f.logf("watched file %s changed", p)
-			s.watchAt = f.Clock.Now().Add(f.WatchDebounce)
+		return false, nil
+	}
+	if !s.watchAt.IsZero() && !now.Before(s.watchAt) {
+		s.watchAt = time.Time{}
+		if s.appliedValid {
+			s.force = true
 		}
 	}
+	due := ready && (!s.appliedValid || !Equal(s.applied, s.cur.Peers) || s.force) &&
+		(s.retryAt.IsZero() || !now.Before(s.retryAt))
+	if !due {
+		return false, nil
+	}
+	if err := f.runSidecar(ctx, s); err != nil {
+		return true, nil // cancelled
+	}
+	return false, errAgain
+}
+
+// maybeDiagnose prints the "not found itself" report when it is due.
+func (f *Finder) maybeDiagnose(s *state, now time.Time) {
+	if s.cur.HasSelf() || now.Before(s.nextDiag) {
+		return
+	}
+	f.diagnose(s, now)
+	s.diagInterval *= 2
+	if s.diagInterval > f.DiagnoseMax {
+		s.diagInterval = f.DiagnoseMax
+	}
+	s.nextDiag = now.Add(s.diagInterval)
 }
 
 func (f *Finder) interrupted() error {
@@ -287,6 +363,9 @@ func (f *Finder) ready(s *state, now time.Time) bool {
 
 func (f *Finder) nextWake(s *state, now time.Time) time.Duration {
 	next := s.nextPoll
+	if f.Watcher != nil {
+		next = now.Add(time.Hour) // woken by the Watcher
+	}
 	consider := func(t time.Time) {
 		if !t.IsZero() && t.Before(next) {
 			next = t
@@ -315,18 +394,27 @@ func (f *Finder) nextWake(s *state, now time.Time) time.Duration {
 // poll does one lookup and records a changed membership.
 func (f *Finder) poll(ctx context.Context, s *state) {
 	res, err := f.Resolver.LookupSRV(ctx, f.ServiceName(), f.AddressType == AddressIP)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	f.record(s, res, err)
+}
+
+// record takes one lookup's result (or failure) into the state and logs a
+// changed membership. Failures of a Watcher are logged by the Watcher.
+func (f *Finder) record(s *state, res SRVResult, err error) {
 	if err != nil {
-		if ctx.Err() != nil {
+		s.lookupErr = err
+		if f.Watcher != nil {
 			return
 		}
-		s.lookupErr = err
 		if msg := err.Error(); msg != s.errLogged {
 			s.errLogged = msg
 			f.logf("lookup of %s failed (keeping the previous membership): %v", f.ServiceName(), err)
 		}
 		return
 	}
-	if s.errLogged != "" {
+	if s.errLogged != "" && f.Watcher == nil {
 		f.logf("lookup of %s works again", f.ServiceName())
 		s.errLogged = ""
 	}
@@ -469,12 +557,14 @@ func (f *Finder) diagnose(s *state, now time.Time) {
 		fmt.Fprintf(&b, "peer-finder: has not found itself after %v\n", now.Sub(s.start).Round(time.Second))
 	}
 	fmt.Fprintf(&b, "  looking for: %s\n", f.selfDescription())
-	fmt.Fprintf(&b, "  queried:     SRV %s via %s\n", f.ServiceName(), strings.Join(f.Resolver.Servers(), ", "))
+	fmt.Fprintf(&b, "  queried:     %s\n", f.queried())
 	switch {
 	case s.lookupErr != nil:
 		fmt.Fprintf(&b, "  last lookup failed: %v\n", s.lookupErr)
 	case !s.have:
 		fmt.Fprintf(&b, "  no lookup has completed yet\n")
+	case s.last.NXDomain && f.Watcher != nil:
+		fmt.Fprintf(&b, "  found:       nothing (no EndpointSlice of Service %q)\n", f.Service)
 	case s.last.NXDomain:
 		fmt.Fprintf(&b, "  found:       nothing (NXDOMAIN from %s)\n", s.last.Server)
 	default:
@@ -516,7 +606,11 @@ func (f *Finder) diagnose(s *state, now time.Time) {
 			cause("--address-type=ip matches this pod by %s: check --pod-ip / POD_IP", strings.Join(f.PodIPs, ", "))
 		}
 	}
-	cause("DNS publication can lag by tens of seconds in some clusters; peer-finder keeps polling every %v", f.PollInterval)
+	if f.Watcher != nil {
+		cause("the pod has no EndpointSlice entry yet: it gets one once it is scheduled and has an IP; peer-finder is watching and sees it at once")
+	} else {
+		cause("DNS publication can lag by tens of seconds in some clusters; peer-finder keeps polling every %v", f.PollInterval)
+	}
 	if f.Log != nil {
 		io.WriteString(f.Log, b.String())
 	}

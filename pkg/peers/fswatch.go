@@ -20,7 +20,7 @@ import (
 func WatchFiles(ctx context.Context, paths []string, logf func(format string, args ...any)) (<-chan string, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("--watch: %w", err)
+		return nil, err
 	}
 	type target struct {
 		path  string
@@ -32,12 +32,12 @@ func WatchFiles(ctx context.Context, paths []string, logf func(format string, ar
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			w.Close()
-			return nil, fmt.Errorf("--watch %s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		st, err := os.Stat(abs)
 		if err != nil {
 			w.Close()
-			return nil, fmt.Errorf("--watch: %w", err)
+			return nil, err
 		}
 		t := &target{path: abs, isDir: st.IsDir()}
 		dir := filepath.Dir(abs)
@@ -48,7 +48,7 @@ func WatchFiles(ctx context.Context, paths []string, logf func(format string, ar
 		if _, ok := byDir[dir]; !ok {
 			if err := w.Add(dir); err != nil {
 				w.Close()
-				return nil, fmt.Errorf("--watch %s: %w", p, err)
+				return nil, fmt.Errorf("%s: %w", p, err)
 			}
 		}
 		byDir[dir] = append(byDir[dir], t)

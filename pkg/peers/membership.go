@@ -25,7 +25,7 @@ func ParseAddressType(s string) (AddressType, error) {
 	case "ip":
 		return AddressIP, nil
 	}
-	return "", fmt.Errorf("--address-type must be fqdn or ip, got %q", s)
+	return "", fmt.Errorf("address type must be fqdn or ip, got %q", s)
 }
 
 // Identity is what this pod is called in DNS.

@@ -17,8 +17,11 @@ import (
 
 // Binary is one side of a comparison.
 type Binary struct {
-	Name string // "kennel" or "upstream"
+	Name string // "kennel", "upstream" or "kennel-api"
 	Path string
+	// API runs it with --source=api against the sandbox's fake Kubernetes
+	// API instead of DNS.
+	API bool
 }
 
 // PeerFinderConfig configures the peer-finder comparison.
@@ -27,6 +30,9 @@ type PeerFinderConfig struct {
 	Sandbox string
 	// Kennel and Upstream are the peer-finder binaries.
 	Kennel, Upstream Binary
+	// KennelAPI, when its Path is set, is kennel's peer-finder with
+	// --source=api, measured in the same rounds.
+	KennelAPI Binary
 	// Rounds is how many times each measurement alternates between the two.
 	Rounds int
 	// Changes is the number of membership changes per round for the
@@ -69,6 +75,14 @@ func (c PeerFinderConfig) startFinder(bin Binary, what string, peers int, body s
 		Hostname: "web-0", Service: "web", Namespace: "default", Domain: "cluster.local",
 		Peers: peers, Log: filepath.Join(dir, "peer-finder.log"),
 		Command: append([]string{bin.Path}, finderArgs(script)...),
+		API:     bin.API,
+	}
+	if bin.API {
+		kc := filepath.Join(dir, "kubeconfig")
+		if err := os.WriteFile(kc, []byte(sandbox.Kubeconfig()), 0o600); err != nil {
+			return nil, err
+		}
+		o.Command = append(o.Command, "--source=api", "--kubeconfig="+kc)
 	}
 	sb, err := sandbox.Start(c.Sandbox, o)
 	if err != nil {
@@ -114,6 +128,9 @@ const recordStart = "date +%s%N >> \"$D/starts\"\n"
 // PeerFinder runs every peer-finder measurement and returns the tables.
 func PeerFinder(c PeerFinderConfig) []Section {
 	sides := []Binary{c.Kennel, c.Upstream}
+	if c.KennelAPI.Path != "" {
+		sides = append(sides, c.KennelAPI)
+	}
 	lat := map[string][]float64{}
 	react := map[string][]float64{}
 	rss := map[string][]float64{}
@@ -164,10 +181,15 @@ func PeerFinder(c PeerFinderConfig) []Section {
 		Failures: failures,
 	}
 
+	out := []Section{perf}
+	if c.KennelAPI.Path != "" {
+		out = append(out, apiSections(c, lat, rss, hwm, cpu, qps)...)
+	}
+
 	correct := Section{Title: "peer-finder: what the script receives (facts, not timings)"}
 	for _, n := range []int{12, 1000} {
 		facts := map[string]stdinFacts{}
-		for _, b := range sides {
+		for _, b := range []Binary{c.Kennel, c.Upstream} {
 			f, err := c.correctness(b, n)
 			if err != nil {
 				f.err = err
@@ -183,7 +205,7 @@ func PeerFinder(c PeerFinderConfig) []Section {
 	left := map[string]int{}
 	status := map[string]string{}
 	for round := 0; round < c.Rounds; round++ {
-		for _, b := range sides {
+		for _, b := range []Binary{c.Kennel, c.Upstream} {
 			d, st, orphan, err := c.shutdown(b)
 			if err != nil {
 				shut.Notes = append(shut.Notes, fmt.Sprintf("%s shutdown, round %d: FAILED: %v", b.Name, round+1, err))
@@ -208,7 +230,37 @@ func PeerFinder(c PeerFinderConfig) []Section {
 		{Metric: "exit status", Kennel: status["kennel"], Upstream: status["upstream"]},
 	}
 	shut.Notes = append(shut.Notes, "The script is `exec sleep 60` after reading stdin; it does not handle SIGTERM itself.")
-	return []Section{perf, correct, shut}
+	return append(out, correct, shut)
+}
+
+// apiSections compare --source=api with kennel's DNS polling and with the
+// historical tool, from the samples of the same rounds.
+func apiSections(c PeerFinderConfig, lat, rss, hwm, cpu, qps map[string][]float64) []Section {
+	api := c.KennelAPI.Name
+	vsDNS := Section{
+		Title:   "peer-finder --source=api (EndpointSlice watch) against --source=dns (1 s poll)",
+		Columns: [2]string{"kennel --source=api", "kennel --source=dns"},
+		Rows: []Row{
+			MedianRow("change-detection latency (pet added → on-change starts)", lat[api], lat["kennel"], Seconds),
+			MedianRow(fmt.Sprintf("idle VmRSS, 5 peers, after %s", c.Idle), rss[api], rss["kennel"], MiB),
+			MedianRow("idle VmHWM (peak RSS)", hwm[api], hwm["kennel"], MiB),
+			MedianRow(fmt.Sprintf("idle CPU over %s (%% of one core)", c.Idle), cpu[api], cpu["kennel"], Percent),
+			MedianRow("idle DNS queries per second", qps[api], qps["kennel"], Number),
+		},
+		Notes: []string{
+			"Same sandbox and the same change for both: each pet added updates the sandbox's fake Kubernetes API (one EndpointSlice, delivered to open watches at once) and its DNS server together; the latency runs from that update to the script's first instruction. The API side holds one watch open and sends no request while idle.",
+		},
+	}
+	vsUpstream := Section{
+		Title:   "peer-finder --source=api against the historical peer-finder",
+		Columns: [2]string{"kennel --source=api", "upstream"},
+		Rows: []Row{
+			MedianRow("change-detection latency (pet added → on-change starts)", lat[api], lat["upstream"], Seconds),
+			MedianRow(fmt.Sprintf("idle VmRSS, 5 peers, after %s", c.Idle), rss[api], rss["upstream"], MiB),
+			MedianRow(fmt.Sprintf("idle CPU over %s (%% of one core)", c.Idle), cpu[api], cpu["upstream"], Percent),
+		},
+	}
+	return []Section{vsDNS, vsUpstream}
 }
 
 // latency starts with pet 0 published, then adds one pet at a time and

@@ -25,6 +25,8 @@ type Section struct {
 	Notes []string
 	// Failures counts measurements that failed (each has a note).
 	Failures int
+	// Columns name the two compared sides; default "kennel", "upstream".
+	Columns [2]string
 }
 
 // Median returns the median of xs (the mean of the middle two for an even
@@ -101,7 +103,11 @@ func WriteMarkdown(w io.Writer, sections []Section) {
 	for _, s := range sections {
 		fmt.Fprintf(w, "### %s\n\n", s.Title)
 		if len(s.Rows) > 0 {
-			fmt.Fprintln(w, "| metric | kennel | upstream | kennel/upstream | note |")
+			a, b := s.Columns[0], s.Columns[1]
+			if a == "" {
+				a, b = "kennel", "upstream"
+			}
+			fmt.Fprintf(w, "| metric | %s | %s | %s/%s | note |\n", a, b, a, b)
 			fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
 			for _, r := range s.Rows {
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", cell(r.Metric), cell(r.Kennel), cell(r.Upstream), cell(r.Ratio), cell(r.Note))

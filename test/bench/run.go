@@ -66,7 +66,9 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 				Sandbox:  o.Sandbox,
 				Kennel:   Binary{Name: "kennel", Path: o.KennelPeerFinder},
 				Upstream: Binary{Name: "upstream", Path: o.UpstreamPeerFinder},
-				Rounds:   o.Rounds, Changes: o.Changes, Idle: o.Idle,
+				// The same binary, watching EndpointSlices of the sandbox's fake API.
+				KennelAPI: Binary{Name: "kennel-api", Path: o.KennelPeerFinder, API: true},
+				Rounds:    o.Rounds, Changes: o.Changes, Idle: o.Idle,
 				Dir: filepath.Join(dir, "peer-finder"), Logf: logf,
 			})...)
 		case "controller":

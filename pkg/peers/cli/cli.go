@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kennel-dev/kennel/pkg/peers"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
 	"github.com/kennel-dev/kennel/pkg/version"
 )
 
@@ -48,6 +49,8 @@ type Options struct {
 	PodIPs            []string
 	PeersFile         string
 	Watch             []string
+	Source            string
+	Kubeconfig        string
 	Install           string
 	Version           bool
 	Help              bool
@@ -61,11 +64,15 @@ type Env struct {
 	HostIPs func() []string
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// ServiceAccountDir holds the pod's service account token and CA
+	// (kubeapi.ServiceAccountDir in a pod).
+	ServiceAccountDir string
 }
 
 // OSEnv is the real environment.
 func OSEnv(stdout, stderr io.Writer) Env {
-	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr}
+	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr,
+		ServiceAccountDir: kubeapi.ServiceAccountDir}
 }
 
 // UsageError is a bad command line or configuration.
@@ -132,6 +139,8 @@ func NewFlagSet(o *Options) *pflag.FlagSet {
 	fs.StringSliceVar(&o.PodIPs, "pod-ip", nil, "this pod's IP for --address-type=ip (default $POD_IP, else the host's non-loopback addresses)")
 	fs.StringVar(&o.PeersFile, "peers-file", "", "write the peer list (one per line) atomically to this file on every change")
 	fs.StringArrayVar(&o.Watch, "watch", nil, "sidecar: run --on-change again when this file (or directory) changes; repeatable")
+	fs.StringVar(&o.Source, "source", SourceDNS, "where the membership comes from: dns (SRV polling), api (EndpointSlices from the Kubernetes API, watched) or auto (api if this pod may list EndpointSlices, else dns)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "with --source=api|auto: kubeconfig file to reach the API with (default: the pod's service account)")
 	fs.StringVar(&o.Install, "install", "", "copy this binary into DIR as peer-finder (mode 0755) and exit")
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
 	fs.BoolVarP(&o.Help, "help", "h", false, "print this help and exit")
@@ -141,7 +150,9 @@ func NewFlagSet(o *Options) *pflag.FlagSet {
 const usageHead = `Usage: peer-finder --service=NAME [--ns=NAMESPACE] [--on-start=CMD] [--on-change=CMD] [flags]
 
 Finds the pods published behind a headless Service (DNS SRV records of
-<service>.<namespace>.svc.<domain>) and runs commands with that list.
+<service>.<namespace>.svc.<domain>, or with --source=api the Service's
+EndpointSlices, watched through the Kubernetes API) and runs commands with
+that list.
 
 Init container (no --on-change): wait until this pod is published, run
 --on-start once, exit. Sidecar (--on-change): run --on-start (if given) once
@@ -217,7 +228,7 @@ func Parse(args []string) (*Options, *pflag.FlagSet, error) {
 		return nil, fs, usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	for _, p := range []*string{&o.OnStart, &o.OnChange, &o.Service, &o.Namespace, &o.Domain,
-		&o.Hostname, &o.ResolvConf, &o.AddressType, &o.PeersFile, &o.Install} {
+		&o.Hostname, &o.ResolvConf, &o.AddressType, &o.PeersFile, &o.Install, &o.Source, &o.Kubeconfig} {
 		*p = StripQuotes(*p)
 	}
 	for _, l := range [][]string{o.DNSServers, o.PodIPs, o.Watch} {
@@ -245,7 +256,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	if o.Install != "" {
 		path, err := peers.Install(o.Install)
 		if err != nil {
-			return err
+			return fmt.Errorf("--install: %w", err)
 		}
 		fmt.Fprintf(env.Stderr, "peer-finder: installed %s\n", path)
 		return nil
@@ -257,111 +268,110 @@ func Run(ctx context.Context, args []string, env Env) error {
 	return f.Run(ctx)
 }
 
-// Build checks the options and assembles a Finder with the real resolver,
-// runner and (for --watch) file watcher.
+// Build checks the options and assembles a Finder with the real resolver
+// or API watcher, runner and (for --watch) file watcher.
 func Build(ctx context.Context, o *Options, env Env) (*peers.Finder, error) {
+	if err := validate(o, env); err != nil {
+		return nil, err
+	}
+	cfg, err := baseConfig(o, env)
+	if err != nil {
+		return nil, err
+	}
+	f := &peers.Finder{
+		Config: cfg,
+		Runner: &peers.ExecRunner{Stdout: env.Stdout, Stderr: env.Stderr, Timeout: o.ScriptTimeout},
+		Clock:  peers.RealClock{},
+		Log:    env.Stderr,
+	}
+	if err := setSource(ctx, o, env, f); err != nil {
+		return nil, err
+	}
+	if len(o.Watch) > 0 {
+		events, err := peers.WatchFiles(ctx, o.Watch, func(format string, args ...any) {
+			fmt.Fprintf(env.Stderr, "peer-finder: "+format+"\n", args...)
+		})
+		if err != nil {
+			return nil, usagef("--watch: %v", err)
+		}
+		f.WatchEvents = events
+	}
+	return f, nil
+}
+
+// validate checks the flags that need no lookup, and fills --ns from
+// POD_NAMESPACE.
+func validate(o *Options, env Env) error {
 	if o.OnStart == "" && o.OnChange == "" && o.PeersFile == "" {
-		return nil, usagef("nothing to do: give --on-start, --on-change and/or --peers-file")
+		return usagef("nothing to do: give --on-start, --on-change and/or --peers-file")
 	}
 	if o.Service == "" {
-		return nil, usagef("--service not set: give the name of the headless Service")
+		return usagef("--service not set: give the name of the headless Service")
 	}
 	if strings.Contains(o.Service, ".") {
-		return nil, usagef("--service must be the Service's name, not a DNS name: got %q", o.Service)
+		return usagef("--service must be the Service's name, not a DNS name: got %q", o.Service)
 	}
 	if o.Namespace == "" {
 		o.Namespace = env.Getenv("POD_NAMESPACE")
 	}
 	if o.Namespace == "" {
-		return nil, usagef("--ns not set and POD_NAMESPACE is empty")
+		return usagef("--ns not set and POD_NAMESPACE is empty")
 	}
 	if len(o.Watch) > 0 && o.OnChange == "" {
-		return nil, usagef("--watch needs --on-change")
+		return usagef("--watch needs --on-change")
 	}
 	if o.MinPeers < 0 {
-		return nil, usagef("--min-peers must not be negative")
+		return usagef("--min-peers must not be negative")
 	}
 	for name, d := range map[string]time.Duration{"--poll-interval": o.PollInterval, "--query-timeout": o.QueryTimeout} {
 		if d <= 0 {
-			return nil, usagef("%s must be positive", name)
+			return usagef("%s must be positive", name)
 		}
 	}
 	for name, d := range map[string]time.Duration{"--timeout": o.Timeout, "--script-timeout": o.ScriptTimeout, "--settle": o.Settle} {
 		if d < 0 {
-			return nil, usagef("%s must not be negative", name)
+			return usagef("%s must not be negative", name)
 		}
 	}
+	switch o.Source {
+	case SourceDNS, SourceAPI, SourceAuto:
+	default:
+		return usagef("--source must be dns, api or auto, got %q", o.Source)
+	}
+	if o.Kubeconfig != "" && o.Source == SourceDNS {
+		return usagef("--kubeconfig needs --source=api or --source=auto")
+	}
+	return nil
+}
+
+// baseConfig derives what does not depend on the source: commands, this
+// pod's identity and the loop's limits.
+func baseConfig(o *Options, env Env) (peers.Config, error) {
 	addrType, err := peers.ParseAddressType(o.AddressType)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return peers.Config{}, usagef("--address-type: %v", err)
 	}
 	onStart, err := command("--on-start", o.OnStart, o.Shell)
 	if err != nil {
-		return nil, err
+		return peers.Config{}, err
 	}
 	onChange, err := command("--on-change", o.OnChange, o.Shell)
 	if err != nil {
-		return nil, err
+		return peers.Config{}, err
 	}
-
 	hostname := o.Hostname
 	if hostname == "" {
 		if hostname, err = env.Hostname(); err != nil || hostname == "" {
-			return nil, usagef("--hostname not set and the OS hostname is unavailable (%v)", err)
+			return peers.Config{}, usagef("--hostname not set and the OS hostname is unavailable (%v)", err)
 		}
 	}
-
-	servers, err := nameservers(o.DNSServers)
+	podIPs, err := podIPs(o, env, addrType)
 	if err != nil {
-		return nil, err
+		return peers.Config{}, err
 	}
-	domain := strings.Trim(strings.ToLower(o.Domain), ".")
-	derived := false
-	if len(servers) == 0 || domain == "" {
-		rcFile, err := os.Open(o.ResolvConf)
-		if err != nil {
-			return nil, usagef("reading %s: %v (pass --dns-server and --domain)", o.ResolvConf, err)
-		}
-		rc, err := peers.ParseResolvConf(rcFile)
-		rcFile.Close()
-		if err != nil {
-			return nil, usagef("reading %s: %v", o.ResolvConf, err)
-		}
-		if len(servers) == 0 {
-			servers = rc.Nameservers
-			if len(servers) == 0 {
-				return nil, usagef("no nameserver in %s: pass --dns-server", o.ResolvConf)
-			}
-		}
-		if domain == "" {
-			domain = peers.DeriveDomain(rc.Search, o.Namespace)
-			derived = domain != ""
-			if domain == "" {
-				domain = peers.DefaultDomain
-				fmt.Fprintf(env.Stderr, "peer-finder: no cluster domain in the search line of %s; using %s (pass --domain)\n", o.ResolvConf, domain)
-			}
-		}
-	}
-
-	podIPs := o.PodIPs
-	if len(podIPs) == 0 && addrType == peers.AddressIP {
-		if ip := env.Getenv("POD_IP"); ip != "" {
-			podIPs = strings.Split(ip, ",")
-		} else if env.HostIPs != nil {
-			podIPs = env.HostIPs()
-		}
-	}
-	for i, ip := range podIPs {
-		podIPs[i] = strings.TrimSpace(ip)
-		if net.ParseIP(podIPs[i]) == nil {
-			return nil, usagef("--pod-ip: %q is not an IP address", ip)
-		}
-	}
-
-	cfg := peers.Config{
+	return peers.Config{
 		Service:        strings.ToLower(o.Service),
 		Namespace:      strings.ToLower(o.Namespace),
-		Domain:         domain,
 		Hostname:       hostname,
 		AddressType:    addrType,
 		PodIPs:         podIPs,
@@ -372,25 +382,70 @@ func Build(ctx context.Context, o *Options, env Env) (*peers.Finder, error) {
 		Settle:         o.Settle,
 		MinPeers:       o.MinPeers,
 		PeersFile:      o.PeersFile,
-		DomainDerived:  derived,
 		DomainFromFlag: o.Domain != "",
-	}
-	if len(o.Watch) > 0 {
-		events, err := peers.WatchFiles(ctx, o.Watch, func(format string, args ...any) {
-			fmt.Fprintf(env.Stderr, "peer-finder: "+format+"\n", args...)
-		})
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		cfg.WatchEvents = events
-	}
-	return &peers.Finder{
-		Config:   cfg,
-		Resolver: &peers.DNSResolver{Nameservers: servers, Timeout: o.QueryTimeout},
-		Runner:   &peers.ExecRunner{Stdout: env.Stdout, Stderr: env.Stderr, Timeout: o.ScriptTimeout},
-		Clock:    peers.RealClock{},
-		Log:      env.Stderr,
 	}, nil
+}
+
+// podIPs are --pod-ip, else POD_IP, else (for --address-type=ip) the
+// host's addresses.
+func podIPs(o *Options, env Env, addrType peers.AddressType) ([]string, error) {
+	ips := o.PodIPs
+	if len(ips) == 0 && addrType == peers.AddressIP {
+		if ip := env.Getenv("POD_IP"); ip != "" {
+			ips = strings.Split(ip, ",")
+		} else if env.HostIPs != nil {
+			ips = env.HostIPs()
+		}
+	}
+	for i, ip := range ips {
+		ips[i] = strings.TrimSpace(ip)
+		if net.ParseIP(ips[i]) == nil {
+			return nil, usagef("--pod-ip: %q is not an IP address", ip)
+		}
+	}
+	return ips, nil
+}
+
+// dnsSetup returns the nameservers (when needServers) and the cluster
+// domain, reading resolv.conf for what the flags do not give.
+func dnsSetup(o *Options, env Env, needServers bool) (servers []string, domain string, derived bool, err error) {
+	if needServers {
+		if servers, err = nameservers(o.DNSServers); err != nil {
+			return nil, "", false, err
+		}
+	}
+	domain = strings.Trim(strings.ToLower(o.Domain), ".")
+	if (len(servers) > 0 || !needServers) && domain != "" {
+		return servers, domain, false, nil
+	}
+	rcFile, err := os.Open(o.ResolvConf)
+	if err != nil {
+		hint := "--domain"
+		if needServers {
+			hint = "--dns-server and --domain"
+		}
+		return nil, "", false, usagef("reading %s: %v (pass %s)", o.ResolvConf, err, hint)
+	}
+	rc, err := peers.ParseResolvConf(rcFile)
+	rcFile.Close()
+	if err != nil {
+		return nil, "", false, usagef("reading %s: %v", o.ResolvConf, err)
+	}
+	if needServers && len(servers) == 0 {
+		servers = rc.Nameservers
+		if len(servers) == 0 {
+			return nil, "", false, usagef("no nameserver in %s: pass --dns-server", o.ResolvConf)
+		}
+	}
+	if domain == "" {
+		domain = peers.DeriveDomain(rc.Search, o.Namespace)
+		derived = domain != ""
+		if domain == "" {
+			domain = peers.DefaultDomain
+			fmt.Fprintf(env.Stderr, "peer-finder: no cluster domain in the search line of %s; using %s (pass --domain)\n", o.ResolvConf, domain)
+		}
+	}
+	return servers, domain, derived, nil
 }
 
 // command turns a flag value into argv: split into words (quotes honoured,

@@ -27,8 +27,12 @@ type Sandbox struct {
 func Start(bin string, o Options) (*Sandbox, error) {
 	args := []string{
 		"--hostname=" + o.Hostname, "--service=" + o.Service, "--ns=" + o.Namespace,
-		"--domain=" + o.Domain, "--peers=" + strconv.Itoa(o.Peers), "--log=" + o.Log, "--",
+		"--domain=" + o.Domain, "--peers=" + strconv.Itoa(o.Peers), "--log=" + o.Log,
 	}
+	if o.API {
+		args = append(args, "--api")
+	}
+	args = append(args, "--")
 	cmd := exec.Command(bin, append(args, o.Command...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,

@@ -1,5 +1,7 @@
 // Package sandbox runs a peer-finder under test in its own network, mount
-// and UTS namespaces, with a DNS server on 127.0.0.1:53 inside them, so that
+// and UTS namespaces, with a DNS server on 127.0.0.1:53 (and, with
+// Options.API, a fake Kubernetes API serving the same pets as an
+// EndpointSlice on 127.0.0.1:6443) inside them, so that
 // a binary that reads /etc/resolv.conf and os.Hostname (the historical
 // Kubernetes peer-finder) and kennel's peer-finder see exactly the same
 // environment.
@@ -8,7 +10,7 @@
 // talk over the sandbox's stdin and stdout, one line per order and reply:
 //
 //	(start)      -> "ready PID"            the command runs as PID
-//	"peers N"    -> "ok UNIXNANO"          pets 0..N-1 published at UNIXNANO
+//	"peers N"    -> "ok UNIXNANO"          pets 0..N-1 published (DNS and API) at UNIXNANO
 //	"served"     -> "served UNIXNANO"      when the first SRV answer with the
 //	                                       latest "peers" went out (0: not yet)
 //	"term"       -> "exited NANOS STATUS"  SIGTERM sent, command gone NANOS later
@@ -34,6 +36,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
+	"github.com/kennel-dev/kennel/pkg/peers/kubeapi/apitest"
 )
 
 // Options configure the inside of a sandbox.
@@ -45,6 +50,39 @@ type Options struct {
 	Log string
 	// Command is the program to run and its arguments.
 	Command []string
+	// API also serves the pets as an EndpointSlice from a fake Kubernetes
+	// API on APIAddr (plain HTTP; see Kubeconfig).
+	API bool
+}
+
+// APIAddr is where the fake Kubernetes API listens inside the sandbox.
+const APIAddr = "127.0.0.1:6443"
+
+// Kubeconfig is a kubeconfig for the sandbox's fake API.
+func Kubeconfig() string {
+	return `apiVersion: v1
+kind: Config
+current-context: sandbox
+clusters:
+- name: sandbox
+  cluster: {server: "http://` + APIAddr + `"}
+users:
+- name: sandbox
+  user: {token: sandbox}
+contexts:
+- name: sandbox
+  context: {cluster: sandbox, user: sandbox}
+`
+}
+
+// slice is the EndpointSlice of pets 0..n-1, all ready, as the
+// EndpointSlice controller writes it for a PetSet.
+func (o Options) slice(n int) kubeapi.EndpointSlice {
+	eps := make([]kubeapi.Endpoint, n)
+	for i := range eps {
+		eps[i] = apitest.Endpoint(fmt.Sprintf("%s-%d", o.Service, i), true, true, fmt.Sprintf("10.%d.%d.%d", 1+i>>16, (i>>8)&255, i&255))
+	}
+	return apitest.Slice(o.Namespace, o.Service, o.Service+"-abcde", "IPv4", eps...)
 }
 
 // Zone is the SRV name of the Service.
@@ -94,6 +132,16 @@ func Run(o Options, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer stop()
+	setPeers := func(n int) { srv.setPeers(o, n) }
+	if o.API {
+		api, err := apitest.Listen(APIAddr)
+		if err != nil {
+			return err
+		}
+		defer api.Close()
+		api.Apply(o.slice(o.Peers))
+		setPeers = func(n int) { api.Apply(o.slice(n)); srv.setPeers(o, n) }
+	}
 
 	logf, err := os.OpenFile(o.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -131,7 +179,7 @@ func Run(o Options, in io.Reader, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			srv.setPeers(o, n)
+			setPeers(n)
 			err = reply("ok %d", time.Now().UnixNano())
 			if err != nil {
 				return err

@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&o.Domain, "domain", "cluster.local", "cluster domain")
 	fs.IntVar(&o.Peers, "peers", 0, "pets published at start")
 	fs.StringVar(&o.Log, "log", "", "file for the command's stdout and stderr")
+	fs.BoolVar(&o.API, "api", false, "also serve the pets as an EndpointSlice from a fake Kubernetes API on "+sandbox.APIAddr)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
