@@ -49,10 +49,10 @@ func Run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 // connection flags that env.Clients reads.
 func NewCommand(env *Env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "petset",
+		Use: "petset",
 		// The name kubectl users type, in usage lines and completion.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl petset"},
-		Short: "Roll out, inspect and migrate kennel PetSets",
+		Short:       "Roll out, inspect and migrate kennel PetSets",
 		Long: `kubectl petset gives PetSets (kennel.dev/v1) the rollout verbs kubectl has for
 StatefulSets, moves a live StatefulSet to a PetSet without restarting a pod,
 and converts StatefulSet manifests to PetSet manifests.`,
