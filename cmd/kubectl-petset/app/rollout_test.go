@@ -198,4 +198,3 @@ func getSet(t *testing.T, f *fixture, name string) *kennelv1.PetSet {
 	}
 	return obj.(*kennelv1.PetSet)
 }
-
