@@ -54,4 +54,3 @@ func TestConvertRoundTripsExamples(t *testing.T) {
 		})
 	}
 }
-
