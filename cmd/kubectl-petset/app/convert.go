@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
@@ -138,7 +139,7 @@ var converters = map[string]converter{
 func convertDoc(doc map[string]any, c converter) (map[string]any, error) {
 	kind, _ := doc["kind"].(string)
 	apiVersion, _ := doc["apiVersion"].(string)
-	if kind == "List" || (kind != "" && len(kind) > 4 && kind[len(kind)-4:] == "List" && doc["items"] != nil) {
+	if kind == "List" || (strings.HasSuffix(kind, "List") && doc["items"] != nil) {
 		items, _ := doc["items"].([]any)
 		for i, it := range items {
 			m, ok := it.(map[string]any)

@@ -53,6 +53,11 @@ func TestConvertStdinJSON(t *testing.T) {
 				t.Fatalf("%v: %s", err, out)
 			}
 		}},
+		{name: "a StatefulSetList", stdin: `{"apiVersion":"apps/v1","kind":"StatefulSetList","items":[` + in + `]}`, check: func(t *testing.T, out string) {
+			if !strings.HasPrefix(out, "apiVersion: v1\nitems:") || !strings.Contains(out, "kind: PetSet") || strings.Contains(out, "StatefulSet") {
+				t.Fatalf("%s", out)
+			}
+		}},
 		{name: "a List's items", stdin: `{"apiVersion":"v1","kind":"List","items":[` + in + `]}`, check: func(t *testing.T, out string) {
 			if !strings.Contains(out, "kind: List") || !strings.Contains(out, "kind: PetSet") || strings.Contains(out, "StatefulSet") {
 				t.Fatalf("%s", out)

@@ -253,3 +253,16 @@ func TestMigrateMissingStatefulSet(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// A PetSet that does not adopt the pods in time is reported, with what
+// was seen.
+func TestMigrateAdoptionTimeout(t *testing.T) {
+	f := newLive().fixture(func(p *corev1.Pod) { p.OwnerReferences = nil })
+	_, errOut, err := f.run(t, "migrate", "statefulset/web", "--timeout=50ms")
+	if err == nil || !strings.Contains(err.Error(), "petset \"web\" created, but the pods were not adopted") || !strings.Contains(err.Error(), "0 of 3 pods adopted") {
+		t.Fatalf("error %v", err)
+	}
+	if errOut != "" {
+		t.Fatalf("stderr %q", errOut)
+	}
+}
