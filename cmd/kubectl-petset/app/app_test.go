@@ -158,3 +158,22 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: testNS}}
+	f := newFixture([]runtime.Object{sts}, testPetSet("web"), testPetSet("zk"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"__complete", "rollout", "status", "w"}, want: "web\n:4\n"},
+		{args: []string{"__complete", "rollout", "undo", ""}, want: "web\nzk\n:4\n"},
+		{args: []string{"__complete", "migrate", "st"}, want: "statefulset/db\n:4\n"},
+		{args: []string{"__complete", "rollout", "restart", "web", ""}, want: ":4\n"},
+	} {
+		out, _, err := f.run(t, tc.args...)
+		if err != nil || out != tc.want {
+			t.Errorf("%v: %q, %v; want %q", tc.args, out, err, tc.want)
+		}
+	}
+}

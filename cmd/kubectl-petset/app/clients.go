@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -69,4 +72,60 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// completePetSets completes the first argument with the names of the
+// PetSets in the namespace.
+func completePetSets(env *Env) cobra.CompletionFunc {
+	return completeNames(env, "", func(ctx context.Context, c *Clients) ([]string, error) {
+		list, err := c.Kennel.KennelV1().PetSets(c.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, s := range list.Items {
+			names = append(names, s.Name)
+		}
+		return names, nil
+	})
+}
+
+// completeStatefulSets completes the first argument with statefulset/NAME
+// for the StatefulSets in the namespace.
+func completeStatefulSets(env *Env) cobra.CompletionFunc {
+	return completeNames(env, "statefulset/", func(ctx context.Context, c *Clients) ([]string, error) {
+		list, err := c.Kube.AppsV1().StatefulSets(c.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, s := range list.Items {
+			names = append(names, s.Name)
+		}
+		return names, nil
+	})
+}
+
+// completeNames offers typePrefix+name for the names list returns.
+func completeNames(env *Env, typePrefix string, list func(context.Context, *Clients) ([]string, error)) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		c, err := env.Clients()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		names, err := list(cmd.Context(), c)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []string
+		for _, n := range names {
+			if n = typePrefix + n; strings.HasPrefix(n, prefix) {
+				out = append(out, n)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }

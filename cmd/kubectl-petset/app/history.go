@@ -35,7 +35,8 @@ statefulset/NAME' does; with --revision, show that revision's pod template.`,
 
   # The pod template of revision 3
   kubectl petset rollout history web --revision=3`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePetSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := objectName(args[0], petSetNames)
 			if err != nil {

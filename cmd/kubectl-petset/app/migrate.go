@@ -47,7 +47,8 @@ pod; it then checks that no pod and no claim was replaced (same UIDs).`,
 
   # Move it
   kubectl petset migrate statefulset/web -n prod`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeStatefulSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := objectName(args[0], statefulSetNames)
 			if err != nil {

@@ -29,7 +29,8 @@ within the update strategy (partition, maxUnavailable; nothing happens by
 itself under OnDelete).`,
 		Example: `  # Restart web's pets and wait until they are all replaced
   kubectl petset rollout restart web && kubectl petset rollout status web`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePetSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := objectName(args[0], petSetNames)
 			if err != nil {

@@ -46,7 +46,8 @@ pet and the revision) fails at once; --timeout bounds the wait.`,
 
   # Print the current status once
   kubectl petset rollout status web --watch=false`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePetSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := objectName(args[0], petSetNames)
 			if err != nil {

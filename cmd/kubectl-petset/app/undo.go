@@ -32,7 +32,8 @@ controller then reuses that revision and rolls the pets back to it.`,
 
   # Back to revision 2, checked by the API server but not saved
   kubectl petset rollout undo web --to-revision=2 --dry-run=server`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePetSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := objectName(args[0], petSetNames)
 			if err != nil {
