@@ -69,17 +69,20 @@ func TestMigrate(t *testing.T) {
 	}
 	e.waitPetSetGone(ctx, "web")
 
-	// A StatefulSet that is no valid PetSet: a dotted name, no serviceName.
-	bad := framework.StatefulSet("db.v2", 0)
+	// A StatefulSet that is no valid PetSet: no serviceName, and a name of
+	// 62 characters (the pet name <name>-0 would not fit a DNS label).
+	long := "db" + strings.Repeat("x", 60)
+	bad := framework.StatefulSet(long, 0)
 	bad.Spec.ServiceName = ""
 	bad.Spec.Selector.MatchLabels = map[string]string{"app": "db"}
 	bad.Spec.Template.Labels = map[string]string{"app": "db"}
 	if _, err := e.Client.AppsV1().StatefulSets(e.Namespace).Create(ctx, bad, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatefulSetSettled(ctx, "db.v2")
-	_, err := e.petset("migrate", "statefulset/db.v2", lease)
-	if err == nil || !strings.Contains(err.Error(), "spec.serviceName is empty") || !strings.Contains(err.Error(), "the API server would refuse the PetSet") {
+	e.waitStatefulSetSettled(ctx, long)
+	_, err := e.petset("migrate", "statefulset/"+long, lease)
+	if err == nil || !strings.Contains(err.Error(), "spec.serviceName is empty") || !strings.Contains(err.Error(), "the API server would refuse the PetSet") ||
+		!strings.Contains(err.Error(), "metadata.name is too long") {
 		t.Fatalf("migrate of an invalid PetSet: %v", err)
 	}
 
