@@ -29,7 +29,7 @@ out=${KENNEL_RELEASE_OUT:-$KENNEL_ROOT/_output/release}
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 
 rm -rf "$out" && mkdir -p "$out"
-manifest=$(cat plugins/petset.yaml)
+manifest=$(grep -v '^#' plugins/petset.yaml)
 manifest=${manifest//\{\{VERSION\}\}/$version}
 manifest=${manifest//\{\{URL\}\}/$url}
 for p in $platforms; do
@@ -51,7 +51,7 @@ for p in $platforms; do
   manifest=${manifest//\{\{SHA256_${os}_${arch}\}\}/$sum}
 done
 # A platform the manifest lists but that was not built is an error.
-if grep -n '{{' <<<"$manifest" >&2; then
+if grep -nE '\{\{[A-Za-z0-9_]+\}\}' <<<"$manifest" >&2; then
   log "plugins/petset.yaml has fields no archive filled in (KENNEL_PLATFORMS=$platforms)"; exit 1
 fi
 printf '%s\n' "$manifest" >"$out/petset.yaml"
