@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 
 .PHONY: all build test unit e2e lint bench generate verify tools \
-	      cluster-up cluster-down demo images deploy clean
+	      cluster-up cluster-down demo images release deploy clean
 
 all: build
 
@@ -53,6 +53,10 @@ demo:
 ## images: assemble OCI images of the binaries (no Docker engine needed)
 images:
 	hack/images.sh
+
+## release: kubectl-petset archives per platform and the krew manifest in _output/release
+release:
+	hack/release.sh
 
 ## deploy: install CRD, RBAC and controller into the cluster of $KUBECONFIG
 deploy:
