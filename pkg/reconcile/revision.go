@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,9 +104,13 @@ func newRevision(set *kennelv1.PetSet, number int64, collisionCount int32) (*app
 	lbls[PetSetLabel] = set.Name
 	return &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            set.Name + "-" + hash,
-			Namespace:       set.Namespace,
-			Labels:          lbls,
+			Name:      set.Name + "-" + hash,
+			Namespace: set.Namespace,
+			Labels:    lbls,
+			// The set's annotations, as the upstream StatefulSet controller
+			// copies them: kubernetes.io/change-cause is what rollout
+			// history shows.
+			Annotations:     maps.Clone(set.Annotations),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(set, controllerKind)},
 		},
 		Data:     runtime.RawExtension{Raw: data},

@@ -36,7 +36,11 @@ func TestRolloutStatusHistoryUndo(t *testing.T) {
 	mustContain(t, out, "petset rolling update complete 3 pods at revision")
 	r1 := e.rolledOut(ctx, "web", 3, image1).Status.UpdateRevision
 
-	e.patch("web", templatePatch(image2, nil))
+	update := templatePatch(image2, nil)
+	// The controller copies the set's annotations to the revision it
+	// makes, so the change-cause shows in the history.
+	update["metadata"] = map[string]any{"annotations": map[string]any{"kubernetes.io/change-cause": "image 2"}}
+	e.patch("web", update)
 	out, err = e.petset("rollout", "status", "petset/web", "--timeout=2m")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +55,7 @@ func TestRolloutStatusHistoryUndo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, out, "petset.kennel.dev/web\nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n")
+	mustContain(t, out, "petset.kennel.dev/web\nREVISION  CHANGE-CAUSE\n1         <none>\n2         image 2\n")
 	out, err = e.petset("rollout", "history", "web", "--revision=1")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +86,7 @@ func TestRolloutStatusHistoryUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first revision is reused with the newest number (as upstream).
-	mustContain(t, out, "2         <none>\n3         <none>\n")
+	mustContain(t, out, "2         image 2\n3         <none>\n")
 	out, err = e.petset("rollout", "undo", "web", "--to-revision=3")
 	if err != nil {
 		t.Fatal(err)
