@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -222,9 +221,4 @@ func setKey(set *kennelv1.PetSet) cache.ObjectName { return cache.MetaObjectToNa
 // setLogger returns the contextual logger with the set attached.
 func setLogger(ctx context.Context, set *kennelv1.PetSet) klog.Logger {
 	return klog.FromContext(ctx).WithValues("petset", klog.KObj(set))
-}
-
-// controllerRef returns the controller reference the set's objects carry.
-func controllerRef(set *kennelv1.PetSet) metav1.OwnerReference {
-	return *metav1.NewControllerRef(set, controllerKind)
 }
