@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Ensures the binaries of the plane's real node are built and prints the
 # directory that holds them:
-#   kubelet kube-proxy      (hack/tools/kube, pinned by hack/tools/kube/node)
-# The directory is $KENNEL_CACHE/node/<key>/bin, where <key> hashes the kube
-# tools module, the build flags and the Go version. It is separate from
-# hack/plane-binaries.sh's directory so that neither invalidates the other.
+#   kubelet kube-proxy      (hack/tools/kube/node)
+# hack/tools/kube/node is a module of its own with the same Kubernetes
+# release and replacements as hack/tools/kube: the kubelet needs modules the
+# control plane does not (cri-streaming, nftables, ...), and a separate
+# module keeps hack/plane-binaries.sh's key, and its cached build, as is.
+# The directory is $KENNEL_CACHE/node/<key>/bin, where <key> hashes that
+# module, the build flags and the Go version.
 # The first build takes about 10 min on 2 cores (less once the plane's
 # binaries have filled the Go build cache); later ones are instant.
 #
@@ -14,8 +17,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 KUBE_VERSION=v1.37.2
-if ! grep -Eq "^(require )?[[:space:]]*k8s.io/kubernetes $KUBE_VERSION\b" "$KENNEL_ROOT/hack/tools/kube/go.mod"; then
-  log "hack/tools/kube/go.mod does not require k8s.io/kubernetes $KUBE_VERSION; update $0"
+mod=hack/tools/kube/node
+if ! grep -Eq "^(require )?[[:space:]]*k8s.io/kubernetes $KUBE_VERSION\b" "$KENNEL_ROOT/$mod/go.mod"; then
+  log "$mod/go.mod does not require k8s.io/kubernetes $KUBE_VERSION; update $0"
   exit 1
 fi
 
@@ -37,8 +41,8 @@ EOT
 }
 
 key=$(
-  cd "$KENNEL_ROOT/hack/tools/kube"
-  cat go.mod go.sum node/*.go
+  cd "$KENNEL_ROOT/$mod"
+  cat go.mod go.sum ./*.go
   targets
   go env GOVERSION GOOS GOARCH
 )
@@ -71,7 +75,7 @@ while IFS='|' read -r name pkg ldflags; do
   start=$SECONDS
   log "$name: building (the first build takes about 10 min on 2 cores; later ones seconds)"
   (
-    cd "$KENNEL_ROOT/hack/tools/kube"
+    cd "$KENNEL_ROOT/$mod"
     CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg"
   )
   mv "$bin/$name.tmp" "$bin/$name"

@@ -2,9 +2,10 @@
 
 // Package node pins the Kubernetes node commands that the local plane's
 // real node (test/plane, Options.RealNode) runs: kubelet and kube-proxy,
-// from the same release as the control-plane commands of the parent
-// module. It lives in its own directory so that hack/plane-binaries.sh,
-// which keys on the parent directory's files, is not invalidated by it.
+// from the same release (and replacements) as the control-plane commands
+// of hack/tools/kube. It is a module of its own: the kubelet needs modules
+// the control plane does not, and hack/plane-binaries.sh keys its cache on
+// hack/tools/kube's go.mod and go.sum.
 package node
 
 import (
