@@ -68,7 +68,7 @@ mkdir -p "$root"/{bin,etc,run,tmp,var/log/nginx,var/lib/nginx,usr/share/nginx/ht
 chmod 1777 "$root/tmp"
 copy /usr/sbin/nginx /bin/busybox
 cp /etc/nginx/mime.types "$root/etc/nginx/"
-if [ -d /usr/lib/nginx/modules ]; then cp -a --parents /usr/lib/nginx/modules "$root/"; fi
+mkdir -p "$root/usr/lib/nginx/modules" # nginx-light loads no dynamic module
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
