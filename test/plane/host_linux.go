@@ -65,6 +65,29 @@ type dnat struct {
 	to         string
 }
 
+// errLocked marks the error of acquireHost when another real node runs.
+var errLocked = errors.New("another real node runs on this machine")
+
+// acquireHostWait is acquireHost, retried for up to wait while another
+// real node holds the lock.
+func acquireHostWait(ctx context.Context, nodeDir string, wait time.Duration, logf func(string, ...any)) (*hostGuard, error) {
+	deadline := time.Now().Add(wait)
+	logged := false
+	for {
+		g, err := acquireHost(nodeDir, logf)
+		if err == nil || !errors.Is(err, errLocked) || time.Now().After(deadline) {
+			return g, err
+		}
+		if !logged {
+			logf("plane: %v; waiting up to %s", err, wait)
+			logged = true
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // acquireHost takes the machine's real-node lock, restores what a previous
 // real node left, and records the host state.
 func acquireHost(nodeDir string, logf func(string, ...any)) (*hostGuard, error) {
@@ -76,8 +99,8 @@ func acquireHost(nodeDir string, logf func(string, ...any)) (*hostGuard, error) 
 		f.Close()
 		var other hostJournal
 		_ = readJSONFile(realNodeJournal, &other)
-		return nil, fmt.Errorf("another real node runs on this machine (pid %d, %s): only one at a time; stop it first (lock %s)",
-			other.Pid, other.NodeDir, realNodeLock)
+		return nil, fmt.Errorf("%w (pid %d, %s): only one at a time; stop it first (lock %s)",
+			errLocked, other.Pid, other.NodeDir, realNodeLock)
 	}
 	g := &hostGuard{lock: f, logf: logf}
 	var stale hostJournal

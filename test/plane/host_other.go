@@ -5,6 +5,7 @@ package plane
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // A real node needs Linux; CheckRealNode says so before any of these run.
@@ -22,7 +23,7 @@ type dnat struct {
 	to         string
 }
 
-func acquireHost(string, func(string, ...any)) (*hostGuard, error) {
+func acquireHostWait(context.Context, string, time.Duration, func(string, ...any)) (*hostGuard, error) {
 	return nil, errors.New("a real node needs Linux")
 }
 

@@ -56,6 +56,9 @@ type RealNodeOptions struct {
 	// Images are more OCI image layouts imported before the node is
 	// Ready, by the reference they are imported as.
 	Images map[string]string
+	// LockWait is how long to wait for another real node on this machine
+	// to stop (default: do not wait; fail with an error naming it).
+	LockWait time.Duration
 }
 
 // realNode is the state of a running real node.
@@ -147,7 +150,7 @@ func (p *Plane) prepareRealNodeHost(ctx context.Context) error {
 			return err
 		}
 	}
-	g, err := acquireHost(n.dir, p.opts.Logf)
+	g, err := acquireHostWait(ctx, n.dir, o.LockWait, p.opts.Logf)
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ func mainWith(m *testing.M, realNode bool) int {
 		KeepData: os.Getenv("KENNEL_E2E_KEEP") == "1",
 	}
 	if realNode {
+		opts.ReadyTimeout = 5 * time.Minute
 		if opts.RealNode, err = realNodeOptions(logf); err != nil {
 			if os.Getenv("KENNEL_E2E_REQUIRED") == "1" {
 				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

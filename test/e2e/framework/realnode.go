@@ -69,6 +69,8 @@ func realNodeOptions(logf func(string, ...any)) (*plane.RealNodeOptions, error) 
 	return &plane.RealNodeOptions{
 		BinDir:     nodeBin,
 		PauseImage: filepath.Join(apps, "pause"),
+		// test/plane's real-node test may hold the machine's node.
+		LockWait: 20 * time.Minute,
 		Images: map[string]string{
 			ToolboxImage:    filepath.Join(apps, "toolbox"),
 			NginxImage:      filepath.Join(apps, "nginx"),

@@ -146,7 +146,7 @@ func realNodeOrSkip(t *testing.T) *RealNodeOptions {
 		}
 		t.Skip(err)
 	}
-	return &RealNodeOptions{BinDir: bin, PauseImage: filepath.Join(images, "pause")}
+	return &RealNodeOptions{BinDir: bin, PauseImage: filepath.Join(images, "pause"), LockWait: 20 * time.Minute}
 }
 
 type errorString string
@@ -186,7 +186,7 @@ func TestRealNodeLeavesHostClean(t *testing.T) {
 	before := HostSnapshot()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	p, err := Start(ctx, Options{BinDir: bin, Nodes: 1, Logf: t.Logf, RealNode: rn})
+	p, err := Start(ctx, Options{BinDir: bin, Nodes: 1, Logf: t.Logf, RealNode: rn, ReadyTimeout: 4 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
