@@ -84,7 +84,7 @@ func startClient(ctx context.Context, f *framework.Framework) string {
 }
 
 // exec runs a command in a pod's first container with kubectl exec.
-func exec(f *framework.Framework, pod string, args ...string) (string, error) {
+func podExec(f *framework.Framework, pod string, args ...string) (string, error) {
 	return f.Kubectl("", append([]string{"-n", f.Namespace, "exec", pod, "--"}, args...)...)
 }
 
@@ -94,7 +94,7 @@ func execRetry(ctx context.Context, f *framework.Framework, pod string, args ...
 	var out string
 	err := framework.Poll(ctx, time.Second, strings.Join(args, " ")+" in "+pod, func(context.Context) (bool, error) {
 		var err error
-		out, err = exec(f, pod, args...)
+		out, err = podExec(f, pod, args...)
 		return err == nil, framework.Retry(err)
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	osexec "os/exec"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -120,7 +120,7 @@ func TestNginxMasterExample(t *testing.T) {
 	if err != nil || !strings.Contains(logs, "is the proxy of") {
 		t.Errorf("kubectl logs web-1 -c bootstrap: %v\n%s", err, logs)
 	}
-	conf, err := exec(f, "web-1", "head", "-4", "/etc/nginx/kennel/nginx.conf")
+	conf, err := podExec(f, "web-1", "head", "-4", "/etc/nginx/kennel/nginx.conf")
 	if err != nil || conf == "" {
 		t.Errorf("kubectl exec web-1 -- head -4 /etc/nginx/kennel/nginx.conf: %v\n%s", err, conf)
 	}
@@ -151,7 +151,7 @@ func checkPortForward(t *testing.T, f *framework.Framework, pod string) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := osexec.Command(filepath.Join(f.Plane.BinDir(), "kubectl"), "--kubeconfig="+f.Plane.Kubeconfig(),
+	cmd := exec.Command(filepath.Join(f.Plane.BinDir(), "kubectl"), "--kubeconfig="+f.Plane.Kubeconfig(),
 		"-n", f.Namespace, "port-forward", "--address=127.0.0.1", "pod/"+pod, fmt.Sprintf("%d:80", port))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
