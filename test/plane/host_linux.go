@@ -30,19 +30,36 @@ const (
 	natChain        = "KENNEL-REAL-NODE"
 )
 
-// fixedPaths are created by containerd and CNI regardless of their
-// configuration; they are removed at stop when they did not exist before.
-var fixedPaths = []string{"/run/containerd", "/var/lib/cni", "/run/netns", "/etc/containerd"}
+// fixedPaths are created by containerd, CNI and the kubelet regardless of
+// their configuration; they are removed at stop when they did not exist
+// before (and the kubelet's links into the node's pod logs are removed
+// from /var/log/containers when it did).
+var fixedPaths = []string{"/run/containerd", "/var/lib/cni", "/run/netns", "/etc/containerd", containerLogLinks}
+
+const containerLogLinks = "/var/log/containers"
+
+// sysctls are the host-wide settings a real node changes: the bridge plugin
+// sets ip_forward, and the kubelet sets its kernel tunables (with
+// protectKernelDefaults false, which these machines need).
+var sysctls = []string{
+	"net/ipv4/ip_forward",
+	"vm/overcommit_memory",
+	"vm/panic_on_oom",
+	"kernel/panic",
+	"kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys",
+	"kernel/keys/root_maxbytes",
+}
 
 type hostJournal struct {
-	Pid       int      `json:"pid"`
-	NodeDir   string   `json:"nodeDir"`
-	Bridge    string   `json:"bridge"`
-	IPForward string   `json:"ipForward"`
-	IPTables  string   `json:"iptables"`
-	IP6Tables string   `json:"ip6tables"`
-	Created   []string `json:"created"` // fixed paths absent before
-	Netns     []string `json:"netns"`   // /run/netns entries before
+	Pid       int               `json:"pid"`
+	NodeDir   string            `json:"nodeDir"`
+	Bridge    string            `json:"bridge"`
+	Sysctls   map[string]string `json:"sysctls"`
+	IPTables  string            `json:"iptables"`
+	IP6Tables string            `json:"ip6tables"`
+	Created   []string          `json:"created"` // fixed paths absent before
+	Netns     []string          `json:"netns"`   // /run/netns entries before
 }
 
 type hostGuard struct {
@@ -132,11 +149,8 @@ func acquireHost(nodeDir string, logf func(string, ...any)) (*hostGuard, error) 
 
 func recordHost(nodeDir string) (hostJournal, error) {
 	j := hostJournal{Pid: os.Getpid(), NodeDir: nodeDir, Bridge: realBridge}
-	fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	if err != nil {
-		return j, err
-	}
-	j.IPForward = strings.TrimSpace(string(fwd))
+	j.Sysctls = readSysctls()
+	var err error
 	if j.IPTables, err = output("iptables-save"); err != nil {
 		return j, err
 	}
@@ -241,9 +255,12 @@ func (g *hostGuard) undo() error {
 		errs = append(errs, run("ip", "link", "del", g.j.Bridge))
 	}
 	errs = append(errs, restoreIPTables("iptables", g.j.IPTables), restoreIPTables("ip6tables", g.j.IP6Tables))
-	if g.j.IPForward != "" {
-		errs = append(errs, os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(g.j.IPForward), 0o644))
+	for k, v := range g.j.Sysctls {
+		if cur := readSysctls()[k]; cur != v {
+			errs = append(errs, os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644))
+		}
 	}
+	errs = append(errs, removeLinksInto(containerLogLinks, g.j.NodeDir))
 	errs = append(errs, removeCgroups("kubepods"))
 	for p := range created {
 		errs = append(errs, os.RemoveAll(p))
@@ -413,6 +430,28 @@ func pidsMentioning(s string) []int {
 	return out
 }
 
+func readSysctls() map[string]string {
+	out := map[string]string{}
+	for _, k := range sysctls {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
+			out[k] = strings.TrimSpace(string(v))
+		}
+	}
+	return out
+}
+
+// removeLinksInto removes the symlinks in dir that point under target.
+func removeLinksInto(dir, target string) error {
+	var errs []error
+	for _, name := range listDir(dir) {
+		p := filepath.Join(dir, name)
+		if dst, err := os.Readlink(p); err == nil && strings.HasPrefix(dst, target+"/") {
+			errs = append(errs, os.Remove(p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func listDir(dir string) []string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -463,8 +502,14 @@ func HostSnapshot() map[string]string {
 		s[tool] = normalizeIPTables(out)
 	}
 	s["links"] = strings.Join(listDir("/sys/class/net"), " ")
-	fwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	s["ip_forward"] = strings.TrimSpace(string(fwd))
+	for k, v := range readSysctls() {
+		s["sysctl "+k] = v
+	}
+	var links []string
+	for _, l := range listDir(containerLogLinks) {
+		links = append(links, l)
+	}
+	s["container log links"] = strings.Join(links, " ")
 	var mounts []string
 	for _, m := range mountPoints() {
 		if strings.HasPrefix(m, "/run/netns") || strings.HasPrefix(m, "/run/containerd") || strings.Contains(m, "/node/") {
