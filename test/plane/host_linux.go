@@ -505,11 +505,7 @@ func HostSnapshot() map[string]string {
 	for k, v := range readSysctls() {
 		s["sysctl "+k] = v
 	}
-	var links []string
-	for _, l := range listDir(containerLogLinks) {
-		links = append(links, l)
-	}
-	s["container log links"] = strings.Join(links, " ")
+	s["container log links"] = strings.Join(listDir(containerLogLinks), " ")
 	var mounts []string
 	for _, m := range mountPoints() {
 		if strings.HasPrefix(m, "/run/netns") || strings.HasPrefix(m, "/run/containerd") || strings.Contains(m, "/node/") {
