@@ -139,6 +139,69 @@ func TestNginxMasterExample(t *testing.T) {
 
 	// The README's check, through kubectl port-forward.
 	checkPortForward(t, f, "web-2")
+	nginxReadmeOperations(ctx, t, f, dir, client)
+}
+
+// nginxReadmeOperations runs the README's "put your own files there",
+// "Scale, restart, remove" commands and checks what it promises.
+func nginxReadmeOperations(ctx context.Context, t *testing.T, f *framework.Framework, dir, client string) {
+	t.Helper()
+	site := t.TempDir()
+	page := "<p>kennel real-node page</p>\n"
+	if err := os.WriteFile(filepath.Join(site, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := f.Kubectl("", "-n", f.Namespace, "cp", site+"/.", "web-0:/usr/share/nginx/html"); err != nil {
+		t.Errorf("kubectl cp site/. web-0:/usr/share/nginx/html: %v\n%s", err, out)
+	}
+	if out := execRetry(ctx, f, client, "toolbox", "get", "http://"+f.FQDN("web", "nginx", 1)+"/"); !strings.Contains(out, "kennel real-node page") {
+		t.Errorf("after kubectl cp, web-1 proxies:\n%s", out)
+	}
+
+	if out, err := f.Kubectl("", "-n", f.Namespace, "scale", "petset", "web", "--replicas=5"); err != nil {
+		t.Fatalf("kubectl scale petset web --replicas=5: %v\n%s", err, out)
+	}
+	waitReady(ctx, f, "app.kubernetes.io/name=nginx-master", 5)
+	out := execRetry(ctx, f, client, "toolbox", "get", "http://"+f.FQDN("web", "nginx", 4)+"/")
+	if got := header(out, "X-Kennel-Served-By"); got != f.FQDN("web", "nginx", 0) {
+		t.Errorf("web-4 after the scale: served by %q, want web-0", got)
+	}
+
+	// Delete web-0: it comes back, and the proxies follow its new IP.
+	old, err := f.Client.CoreV1().Pods(f.Namespace).Get(ctx, "web-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := f.Kubectl("", "-n", f.Namespace, "delete", "pod", "web-0"); err != nil {
+		t.Fatalf("kubectl delete pod web-0: %v\n%s", err, out)
+	}
+	var back []corev1.Pod
+	if err := f.WaitFor(ctx, "web-0 back", func(ctx context.Context) (bool, error) {
+		var err error
+		back, err = pods(ctx, f, "app.kubernetes.io/name=nginx-master")
+		ok := err == nil && len(back) == 5 && back[0].UID != old.UID && podReady(&back[0])
+		return ok, framework.Retry(err)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("web-0 back: IP %s (was %s)", back[0].Status.PodIP, old.Status.PodIP)
+	err = framework.Poll(ctx, time.Second, "web-2 proxying to the new web-0", func(context.Context) (bool, error) {
+		out, err := podExec(f, client, "toolbox", "get", "http://"+f.FQDN("web", "nginx", 2)+"/")
+		return err == nil && strings.Contains(out, "kennel real-node page") && header(out, "X-Kennel-Served-By") != "", framework.Retry(err)
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	// Clean up as the README says; the claims stay.
+	if out, err := f.Kubectl("", "delete", "-k", dir); err != nil {
+		t.Errorf("kubectl delete -k: %v\n%s", err, out)
+	}
+	for i := range 5 {
+		if _, err := f.Client.CoreV1().PersistentVolumeClaims(f.Namespace).Get(ctx, fmt.Sprintf("www-web-%d", i), metav1.GetOptions{}); err != nil {
+			t.Errorf("claim www-web-%d after kubectl delete -k: %v (the README says the claims stay)", i, err)
+		}
+	}
 }
 
 // checkPortForward runs `kubectl port-forward pod/POD PORT:80` and GETs /
