@@ -75,6 +75,9 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$root/etc/group"
 rm "$root/usr/sbin/nginx"
+# The image's PATH is /usr/local/bin:/usr/bin:/bin; the example runs `nginx`.
+mkdir -p "$root/usr/local/bin"
+ln -s /usr/sbin/nginx "$root/usr/local/bin/nginx"
 image nginx /usr/sbin/nginx 0:0 --binary "linux/amd64=/usr/sbin/nginx" --rootfs "$root" --arg -g --arg "daemon off;"
 
 touch "$out/.complete"

@@ -130,6 +130,9 @@ func TestNginxMasterExample(t *testing.T) {
 	web2 := f.FQDN("web", "nginx", 2)
 	out := execRetry(ctx, f, client, "toolbox", "get", "http://"+web2+"/")
 	t.Logf("GET http://%s/ from pod %s:\n%s", web2, client, out)
+	if !strings.HasPrefix(out, "200 ") || !strings.Contains(out, "Served by the master") {
+		t.Errorf("GET through web-2: not the master's seeded page")
+	}
 	if got, want := header(out, "X-Kennel-Served-By"), f.FQDN("web", "nginx", 0); got != want {
 		t.Errorf("X-Kennel-Served-By %q, want %q", got, want)
 	}
