@@ -5,6 +5,10 @@
 #   toolbox   the tests' client (test/e2e/realnode/cmd/toolbox, static)
 #   nginx     Debian's nginx with its shared libraries and busybox's shell
 #             and tools (the nginx-master example runs its script in it)
+#   zookeeper Debian's ZooKeeper 3.8 with OpenJDK 17's runtime, bash and
+#             busybox; zkServer.sh and zkCli.sh on PATH and the
+#             configuration in /conf, as in the official image the
+#             ZooKeeper example is written for
 # Each is <dir>/<name>, imported by test/plane as kennel.local/<name>:1.
 # Built with the project's image tool (hack/tools/images --rootfs) from the
 # files of the installed Debian packages (hack/ensure-test-deps.sh installs
@@ -16,7 +20,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
 
-pkgs="nginx-light nginx-common busybox"
+pkgs="nginx-light nginx-common busybox zookeeper openjdk-17-jre-headless bash"
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
     { log "package $p is not installed (hack/ensure-test-deps.sh installs it)"; exit 1; }
@@ -53,7 +57,7 @@ done
 image pause /pause 65535:65535 --binary "linux/amd64=$work/pause"
 image toolbox /usr/local/bin/toolbox 65532:65532 --binary "linux/amd64=$work/toolbox" --arg sleep
 
-# copy FILE...: into the nginx rootfs with the shared libraries ldd lists.
+# copy FILE...: into the rootfs $root with the shared libraries ldd lists.
 root=$work/nginx
 copy() {
   local f lib
@@ -79,6 +83,42 @@ rm "$root/usr/sbin/nginx"
 mkdir -p "$root/usr/local/bin"
 ln -s /usr/sbin/nginx "$root/usr/local/bin/nginx"
 image nginx /usr/sbin/nginx 0:0 --binary "linux/amd64=/usr/sbin/nginx" --rootfs "$root" --arg -g --arg "daemon off;"
+
+# ZooKeeper: the server and zkCli.sh as Debian ships them, configured by
+# the example's scripts in /conf.
+root=$work/zookeeper
+jvm=/usr/lib/jvm/java-17-openjdk-amd64
+mkdir -p "$root"/{bin,conf,data,tmp,usr/local/bin,usr/share,etc/zookeeper/conf,usr/lib/jvm/java-17-openjdk-amd64}
+chmod 1777 "$root/tmp"
+# (lib/src.zip is a dangling link without the JDK's sources: skipped)
+cp -rL "$jvm/lib" "$jvm/conf" "$root$jvm/" 2>/dev/null || [ -e "$root$jvm/lib/modules" ]
+mkdir -p "$root$jvm/bin" && cp -L "$jvm/bin/java" "$root$jvm/bin/"
+copy /bin/bash /bin/busybox "$jvm/bin/java" $(find "$jvm/lib" -name '*.so' | sort)
+cp -rL /usr/share/java "$root/usr/share/"
+cp -rL /usr/share/zookeeper "$root/usr/share/"
+cp -L /etc/zookeeper/conf_example/log4j.properties "$root/etc/zookeeper/conf/"
+for applet in $(/bin/busybox --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+rm -f "$root/usr/share/zookeeper/bin/zkEnv.sh"
+cat >"$root/usr/share/zookeeper/bin/zkEnv.sh" <<'ENV'
+# zkEnv.sh of kennel's real-node ZooKeeper image: configuration in /conf.
+ZOOMAIN=org.apache.zookeeper.server.quorum.QuorumPeerMain
+ZOOCFGDIR=${ZOOCFGDIR:-/conf}
+ZOOCFG=${ZOOCFG:-/conf/zoo.cfg}
+ZOO_LOG_DIR=${ZOO_LOG_DIR:-/tmp}
+ZOO_LOG4J_PROP=${ZOO_LOG4J_PROP:-INFO,CONSOLE}
+JAVA=/usr/lib/jvm/java-17-openjdk-amd64/bin/java
+CLASSPATH="/conf:/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+ENV
+for s in zkServer.sh zkCli.sh; do
+  printf '#!/bin/bash\nexec /usr/share/zookeeper/bin/%s "$@"\n' "$s" >"$root/usr/local/bin/$s"
+  chmod 0755 "$root/usr/local/bin/$s"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nzookeeper:x:1000:1000:zookeeper:/data:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nzookeeper:x:1000:\n' >"$root/etc/group"
+rm "$root/bin/bash"
+image zookeeper /bin/bash 0:0 --binary "linux/amd64=/bin/bash" --rootfs "$root"
 
 touch "$out/.complete"
 log "real-node images built in $((SECONDS - start))s: $out"

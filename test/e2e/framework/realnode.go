@@ -23,6 +23,7 @@ const (
 	PeerFinderImage = "kennel.local/peer-finder:e2e"
 	ToolboxImage    = "kennel.local/toolbox:1"
 	NginxImage      = "kennel.local/nginx:1"
+	ZooKeeperImage  = "kennel.local/zookeeper:1"
 )
 
 // realNodeOptions finds or builds what the real node needs, or says why
@@ -74,6 +75,7 @@ func realNodeOptions(logf func(string, ...any)) (*plane.RealNodeOptions, error) 
 		Images: map[string]string{
 			ToolboxImage:    filepath.Join(apps, "toolbox"),
 			NginxImage:      filepath.Join(apps, "nginx"),
+			ZooKeeperImage:  filepath.Join(apps, "zookeeper"),
 			ControllerImage: filepath.Join(own, "controller"),
 			PeerFinderImage: filepath.Join(own, "peer-finder"),
 		},

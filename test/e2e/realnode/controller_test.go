@@ -205,12 +205,12 @@ func checkFailover(ctx context.Context, t *testing.T, f *framework.Framework, le
 	pets := waitReady(ctx, f, "app=app", 3)
 	onRealNode(t, pets)
 	t.Logf("scale to 3 completed %s after the leader was killed", time.Since(killed).Round(time.Millisecond))
-	got, err := kc.KennelV1().PetSets(f.Namespace).Get(ctx, "app", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status.ReadyReplicas != 3 {
-		t.Errorf("PetSet status: %d ready replicas, want 3", got.Status.ReadyReplicas)
+	// The new leader reports it in the PetSet's status.
+	if err := f.WaitFor(ctx, "PetSet status with 3 ready replicas", func(ctx context.Context) (bool, error) {
+		got, err := kc.KennelV1().PetSets(f.Namespace).Get(ctx, "app", metav1.GetOptions{})
+		return err == nil && got.Status.ReadyReplicas == 3, framework.Retry(err)
+	}); err != nil {
+		t.Error(err)
 	}
 }
 
