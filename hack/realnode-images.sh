@@ -100,6 +100,7 @@ cp -L /etc/zookeeper/conf_example/log4j.properties "$root/etc/zookeeper/conf/"
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
+mkdir -p "$root/usr/bin" && ln -s /bin/busybox "$root/usr/bin/env" # the scripts' #!/usr/bin/env bash
 rm -f "$root/usr/share/zookeeper/bin/zkEnv.sh"
 cat >"$root/usr/share/zookeeper/bin/zkEnv.sh" <<'ENV'
 # zkEnv.sh of kennel's real-node ZooKeeper image: configuration in /conf.

@@ -35,6 +35,13 @@ func image(name, ref string) imageRef {
 // and returns its directory.
 func overlay(t *testing.T, dir, ns string, images ...imageRef) string {
 	t.Helper()
+	return overlayPatched(t, dir, ns, "", images...)
+}
+
+// overlayPatched is overlay with a strategic-merge patch (YAML) added,
+// for the changes a one-node cluster forces on an example.
+func overlayPatched(t *testing.T, dir, ns, patch string, images ...imageRef) string {
+	t.Helper()
 	out := t.TempDir()
 	rel, err := filepath.Rel(out, dir)
 	if err != nil {
@@ -48,6 +55,12 @@ func overlay(t *testing.T, dir, ns string, images ...imageRef) string {
 	fmt.Fprintf(&b, "resources:\n- %s\nimages:\n", rel)
 	for _, im := range images {
 		fmt.Fprintf(&b, "- name: %s\n  newName: %s\n  newTag: %q\n", im.name, im.newName, im.newTag)
+	}
+	if patch != "" {
+		b.WriteString("patches:\n- path: patch.yaml\n")
+		if err := os.WriteFile(filepath.Join(out, "patch.yaml"), []byte(patch), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(out, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

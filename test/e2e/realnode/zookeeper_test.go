@@ -20,7 +20,7 @@ func TestZooKeeperExample(t *testing.T) {
 	f.InstallPetSetCRD()
 	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
-	dir := overlay(t, exampleDir("zookeeper"), f.Namespace,
+	dir := overlayPatched(t, exampleDir("zookeeper"), f.Namespace, oneNodePatch,
 		image("zookeeper", framework.ZooKeeperImage), image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
 	start := time.Now()
 	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
@@ -46,6 +46,24 @@ func TestZooKeeperExample(t *testing.T) {
 	}
 	t.Logf("znode /kennel-e2e read back through zk-2: written-through-zk-0")
 }
+
+// oneNodePatch is what the real node forces on the example: it is one node
+// (the example requires one server per node), and its hostPath volumes
+// ignore fsGroup (created 0750 root, not writable by the image's uid 1000).
+// Both are what a user of a one-node cluster with such volumes meets.
+const oneNodePatch = `apiVersion: kennel.dev/v1
+kind: PetSet
+metadata:
+  name: zk
+spec:
+  template:
+    spec:
+      affinity:
+        podAntiAffinity: null
+      securityContext:
+        runAsUser: 0
+        runAsGroup: 0
+`
 
 // zkCli runs the image's zkCli.sh in a pet against its own server.
 func zkCli(f *framework.Framework, pod string, args ...string) (string, error) {
