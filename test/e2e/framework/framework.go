@@ -107,6 +107,7 @@ func mainWith(m *testing.M, realNode bool) int {
 		}
 	}
 	p, err := plane.Start(ctx, opts)
+	removeBuiltImages() // imported by now
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start the control plane: %v\n", err)
 		return 1

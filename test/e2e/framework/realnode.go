@@ -66,6 +66,7 @@ func realNodeOptions(logf func(string, ...any)) (*plane.RealNodeOptions, error) 
 			return nil, err
 		}
 		own = dir
+		builtImages = dir
 	}
 	return &plane.RealNodeOptions{
 		BinDir:     nodeBin,
@@ -80,6 +81,18 @@ func realNodeOptions(logf func(string, ...any)) (*plane.RealNodeOptions, error) 
 			PeerFinderImage: filepath.Join(own, "peer-finder"),
 		},
 	}, nil
+}
+
+// builtImages is the temporary directory of the images realNodeOptions
+// built; removed once the plane has imported them.
+var builtImages string
+
+// removeBuiltImages removes builtImages, if any.
+func removeBuiltImages() {
+	if builtImages != "" {
+		_ = os.RemoveAll(builtImages)
+		builtImages = ""
+	}
 }
 
 // runScript runs a script of the repository and returns its stdout's last
