@@ -3,6 +3,14 @@
 # how to use it. State (pid, kubeconfig, CoreDNS address) is kept in
 # $KENNEL_CACHE/cluster/; `make cluster-down` stops it.
 #   NODES=5 hack/cluster-up.sh     more simulated nodes (default 3)
+#   REAL_NODE=1 hack/cluster-up.sh also a real node (kubelet, containerd,
+#                                  bridge CNI, kube-proxy; Linux, root, one
+#                                  per machine) with the controller and
+#                                  peer-finder images (make images) imported
+#                                  as kennel.local/<name>:dev, and the
+#                                  toolbox and nginx images as
+#                                  kennel.local/<name>:1. First run: ~10 min
+#                                  more to build the kubelet.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
@@ -27,11 +35,24 @@ bin=$(hack/plane-binaries.sh)
 log "building the plane supervisor"
 go build -o "$state_dir/kennel-plane" ./test/plane/cmd/kennel-plane
 
+real=()
+if [ "${REAL_NODE:-0}" = 1 ]; then
+  log "real node: kubelet and kube-proxy, images (cached after the first run)"
+  hack/ensure-test-deps.sh
+  node_bin=$(hack/node-binaries.sh)
+  images=$(hack/realnode-images.sh)
+  KENNEL_PLATFORMS=linux/amd64 KENNEL_VERSION=dev KENNEL_IMAGES_OUT="$state_dir/images" \
+    KENNEL_IMAGES_BIN="$state_dir/images/bin" hack/images.sh controller peer-finder >&2
+  real=(--real-node --node-bin "$node_bin" --images "$images"
+    --import "kennel.local/controller:dev=$state_dir/images/controller"
+    --import "kennel.local/peer-finder:dev=$state_dir/images/peer-finder")
+fi
+
 rm -rf "$state_dir/data"
 log "starting the plane (log: $state_dir/plane.log)"
 # setsid: the plane outlives this shell and ignores its Ctrl-C.
 setsid nohup "$state_dir/kennel-plane" --bin "$bin" --dir "$state_dir/data" \
-  --state "$state" --nodes "${NODES:-3}" >"$state_dir/plane.out" 2>"$state_dir/plane.log" </dev/null &
+  --state "$state" --nodes "${NODES:-3}" "${real[@]}" >"$state_dir/plane.out" 2>"$state_dir/plane.log" </dev/null &
 pid=$!
 start=$SECONDS
 until [ -f "$state" ]; do
@@ -40,8 +61,8 @@ until [ -f "$state" ]; do
     tail -n 60 "$state_dir/plane.log" >&2
     exit 1
   fi
-  if [ $((SECONDS - start)) -gt 180 ]; then
-    log "the plane is not ready after 180s; stopping it"
+  if [ $((SECONDS - start)) -gt 360 ]; then
+    log "the plane is not ready after 360s; stopping it"
     kill -TERM "$pid" 2>/dev/null || true
     tail -n 60 "$state_dir/plane.log" >&2
     exit 1

@@ -8,6 +8,9 @@
 #           bash --posix as well; a missing shell fails those tests.
 #   zookeeper  test/e2e/examples runs the ZooKeeper example's scripts with
 #           real ZooKeeper servers (Debian's package, with a Java runtime).
+#   containerd, runc, containernetworking-plugins, iptables
+#           test/e2e/realnode runs a real node (kubelet, containerd, bridge
+#           CNI, kube-proxy) beside the local plane.
 # Idempotent and quiet when everything is present. Runs `apt-get update` only
 # when a package has to be installed. Needs root (or sudo) and apt-get; on
 # other systems it says what is missing and exits 0, and the tests that need
@@ -21,6 +24,10 @@ deps=(
   "dash dash"
   "bash bash"
   "/usr/share/java/zookeeper.jar zookeeper"
+  "containerd containerd"
+  "runc runc"
+  "/usr/lib/cni/bridge containernetworking-plugins"
+  "iptables iptables"
 )
 
 missing=()
@@ -59,5 +66,5 @@ $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start system services on some systems (nginx on :80,
 # zookeeper on :2181); tests run their own instances and need none.
 if command -v systemctl >/dev/null 2>&1; then
-  $sudo systemctl disable --now nginx zookeeper >/dev/null 2>&1 || true
+  $sudo systemctl disable --now nginx zookeeper containerd >/dev/null 2>&1 || true
 fi

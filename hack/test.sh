@@ -28,7 +28,11 @@ stage_e2e() {
   if [ ! -d test/e2e ]; then return 0; fi
   # The plane's binaries are cached in $KENNEL_CACHE/plane (first build: ~20-30 min).
   KENNEL_PLANE_BIN=$(hack/plane-binaries.sh)
-  export KENNEL_PLANE_BIN KENNEL_E2E_REQUIRED=1
+  # The real node's kubelet and kube-proxy (first build ~10 min) and its
+  # application images (test/e2e/realnode, TestRealNode* in test/plane).
+  KENNEL_NODE_BIN=$(hack/node-binaries.sh)
+  KENNEL_REALNODE_IMAGES=$(hack/realnode-images.sh)
+  export KENNEL_PLANE_BIN KENNEL_NODE_BIN KENNEL_REALNODE_IMAGES KENNEL_E2E_REQUIRED=1
   log "e2e tests against the local control plane"
   go test -race -count=1 -timeout 45m ./test/plane/... ./test/e2e/...
 }

@@ -146,4 +146,11 @@ if [ "$role" = master ] && [ "$SEED_INDEX" = 1 ] && [ ! -e "$HTML_ROOT/index.htm
   mkdir -p "$HTML_ROOT"
   printf '<!doctype html>\n<title>kennel nginx-master</title>\n<p>Served by the master, %s.</p>\n' "$self" >"$HTML_ROOT/index.html"
 fi
+# nginx's workers run unprivileged (nobody, or the image's nginx user) and
+# must enter the directory the master serves; volumes are often created
+# 0750 root (the hostpath provisioner's are), which answers every request
+# with 403. Open the directory itself, not the files in it.
+if [ "$role" = master ] && [ -d "$HTML_ROOT" ] && [ "$(id -u)" = 0 ]; then
+  chmod a+rx "$HTML_ROOT" || echo "on-start: cannot open $HTML_ROOT to nginx's workers" >&2
+fi
 echo "on-start: $self is the $role of $count pet(s); wrote $NGINX_CONF" >&2

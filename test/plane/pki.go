@@ -131,6 +131,10 @@ type pki struct {
 	frontProxyKey  string
 	saKey          string // service-account signing key (private)
 	saPub          string // service-account verification key (public)
+	kubeletCert    string // the real node kubelet's serving certificate
+	kubeletKey     string
+	kubeletClient  string // the API server's client certificate to kubelets
+	kubeletClientK string
 
 	// client certificates by user, as cert/key PEM (kept in memory for
 	// kubeconfigs, which embed them).
@@ -148,6 +152,8 @@ const (
 	userScheduler  = "system:kube-scheduler"
 	userKwok       = "kwok"
 	userCoreDNS    = "coredns"
+	userKubelet    = "system:node:" + RealNodeName
+	userKubeProxy  = "system:kube-proxy"
 )
 
 // writePKI creates the authorities, certificates and service-account key
@@ -166,6 +172,10 @@ func writePKI(dir string, now time.Time) (*pki, error) {
 		frontProxyKey:  filepath.Join(dir, "front-proxy-client.key"),
 		saKey:          filepath.Join(dir, "sa.key"),
 		saPub:          filepath.Join(dir, "sa.pub"),
+		kubeletCert:    filepath.Join(dir, "kubelet.crt"),
+		kubeletKey:     filepath.Join(dir, "kubelet.key"),
+		kubeletClient:  filepath.Join(dir, "apiserver-kubelet-client.crt"),
+		kubeletClientK: filepath.Join(dir, "apiserver-kubelet-client.key"),
 		clients:        map[string]clientCert{},
 	}
 	ca, err := newAuthority("kennel-plane-ca", now)
@@ -193,6 +203,25 @@ func writePKI(dir string, now time.Time) (*pki, error) {
 	}
 	files[p.apiserverCert], files[p.apiserverKey] = crt, key
 
+	// The real node's kubelet serves on the bridge gateway; the API server
+	// authenticates to it with its own client certificate (the kubelet
+	// authorizes it through a SubjectAccessReview).
+	crt, key, err = ca.issue(certSpec{
+		commonName: RealNodeName,
+		dnsNames:   []string{RealNodeName},
+		ips:        []net.IP{net.ParseIP(RealNodeGateway), net.IPv4(127, 0, 0, 1)},
+		server:     true,
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	files[p.kubeletCert], files[p.kubeletKey] = crt, key
+	crt, key, err = ca.issue(certSpec{commonName: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, client: true}, now)
+	if err != nil {
+		return nil, err
+	}
+	files[p.kubeletClient], files[p.kubeletClientK] = crt, key
+
 	crt, key, err = fpca.issue(certSpec{commonName: "front-proxy-client", client: true}, now)
 	if err != nil {
 		return nil, err
@@ -208,6 +237,8 @@ func writePKI(dir string, now time.Time) (*pki, error) {
 		{userScheduler, nil},
 		{userKwok, []string{"system:masters"}},
 		{userCoreDNS, []string{"system:masters"}},
+		{userKubelet, []string{"system:nodes"}},
+		{userKubeProxy, nil},
 	}
 	for _, u := range users {
 		crt, key, err := ca.issue(certSpec{commonName: u.name, orgs: u.orgs, client: true}, now)

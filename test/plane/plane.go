@@ -83,6 +83,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// ReadyTimeout bounds the whole start (default 2 minutes).
 	ReadyTimeout time.Duration
+	// RealNode, if set, adds a real node (kubelet, containerd, bridge CNI,
+	// kube-proxy) beside the simulated ones. Linux and root only; one per
+	// machine at a time.
+	RealNode *RealNodeOptions
 }
 
 // Plane is a running control plane.
@@ -97,6 +101,10 @@ type Plane struct {
 	rest       *rest.Config
 	client     kubernetes.Interface
 
+	// components launched by one step and waited for by a later one
+	cm, sched, kwok, dns *process
+	node                 *realNode // nil without Options.RealNode
+
 	mu       sync.Mutex
 	procs    []*process // in start order
 	stopOnce sync.Once
@@ -109,6 +117,8 @@ type ports struct {
 	scheduler            int
 	dns                  int
 	dnsHealth, dnsReady  int
+	// the real node's (picked always, used only with Options.RealNode)
+	kubelet, kubeletHealthz, proxyHealthz, proxyMetrics int
 }
 
 // BinDirFromEnv returns the binary directory from KENNEL_PLANE_BIN, and
@@ -230,7 +240,47 @@ func (p *Plane) path(elem ...string) string {
 	return filepath.Join(append([]string{p.dir}, elem...)...)
 }
 
+// step is one action of a plane's start, in the manner of kind's cluster
+// creation actions: steps run in order and the first error ends the start.
+type step struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// steps lists the start of a plane. Components that need only the API
+// server are launched together and waited for afterwards.
+func (p *Plane) steps() []step {
+	s := []step{
+		{"certificates", p.writeCertificates},
+		{"etcd", p.startEtcd},
+		{"kube-apiserver", p.startAPIServer},
+		{"kube-controller-manager", p.startControllerManager},
+		{"kube-scheduler", p.startScheduler},
+		{"kwok", p.startKwok},
+		{"coredns", p.startCoreDNS},
+		{"nodes", p.createNodes},
+		{"storage class", p.createStorageClass},
+		{"components ready", p.waitComponents},
+	}
+	if p.opts.RealNode != nil {
+		s = append(s, p.realNodeSteps()...)
+	}
+	return s
+}
+
 func (p *Plane) start(ctx context.Context) error {
+	for _, st := range p.steps() {
+		if err := st.run(ctx); err != nil {
+			if strings.HasPrefix(err.Error(), st.name) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+	return nil
+}
+
+func (p *Plane) writeCertificates(context.Context) error {
 	var err error
 	if p.ports, err = pickPorts(); err != nil {
 		return err
@@ -238,12 +288,13 @@ func (p *Plane) start(ctx context.Context) error {
 	if p.pki, err = writePKI(p.path("pki"), time.Now()); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	if err := p.writeKubeconfigs(); err != nil {
-		return err
-	}
+	return p.writeKubeconfigs()
+}
 
-	// etcd
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", p.ports.etcdClient)
+func (p *Plane) etcdURL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.ports.etcdClient) }
+
+func (p *Plane) startEtcd(ctx context.Context) error {
+	etcdURL := p.etcdURL()
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", p.ports.etcdPeer)
 	etcd, err := p.launch("etcd", []string{
 		"--name=plane",
@@ -260,13 +311,12 @@ func (p *Plane) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.waitHTTP(ctx, etcd, etcdURL+"/health", nil); err != nil {
-		return err
-	}
+	return p.waitHTTP(ctx, etcd, etcdURL+"/health", nil)
+}
 
-	// kube-apiserver
-	api, err := p.launch("kube-apiserver", []string{
-		"--etcd-servers=" + etcdURL,
+func (p *Plane) startAPIServer(ctx context.Context) error {
+	args := []string{
+		"--etcd-servers=" + p.etcdURL(),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(p.ports.apiserver),
@@ -291,7 +341,11 @@ func (p *Plane) start(ctx context.Context) error {
 		"--proxy-client-key-file=" + p.pki.frontProxyKey,
 		"--profiling=false",
 		"--event-ttl=1h",
-	})
+	}
+	if p.opts.RealNode != nil {
+		args = append(args, p.apiserverRealNodeArgs()...)
+	}
+	api, err := p.launch("kube-apiserver", args)
 	if err != nil {
 		return err
 	}
@@ -302,13 +356,13 @@ func (p *Plane) start(ctx context.Context) error {
 	if err := p.waitHTTP(ctx, api, p.apiURL()+"/readyz", adminTLS); err != nil {
 		return err
 	}
-	if p.client, err = kubernetes.NewForConfig(p.rest); err != nil {
-		return err
-	}
+	p.client, err = kubernetes.NewForConfig(p.rest)
+	return err
+}
 
-	// Controllers, scheduler, kwok and CoreDNS need only the API server;
-	// start them together.
-	cm, err := p.launch("kube-controller-manager", []string{
+func (p *Plane) startControllerManager(context.Context) error {
+	var err error
+	p.cm, err = p.launch("kube-controller-manager", []string{
 		"--kubeconfig=" + p.path("controller-manager.kubeconfig"),
 		"--authentication-kubeconfig=" + p.path("controller-manager.kubeconfig"),
 		"--authorization-kubeconfig=" + p.path("controller-manager.kubeconfig"),
@@ -326,10 +380,12 @@ func (p *Plane) start(ctx context.Context) error {
 		"--kube-api-burst=200",
 		"--profiling=false",
 	})
-	if err != nil {
-		return err
-	}
-	sched, err := p.launch("kube-scheduler", []string{
+	return err
+}
+
+func (p *Plane) startScheduler(context.Context) error {
+	var err error
+	p.sched, err = p.launch("kube-scheduler", []string{
 		"--kubeconfig=" + p.path("scheduler.kubeconfig"),
 		"--authentication-kubeconfig=" + p.path("scheduler.kubeconfig"),
 		"--authorization-kubeconfig=" + p.path("scheduler.kubeconfig"),
@@ -339,14 +395,15 @@ func (p *Plane) start(ctx context.Context) error {
 		"--leader-elect=false",
 		"--profiling=false",
 	})
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+func (p *Plane) startKwok(context.Context) error {
 	kwokConfig, err := p.writeKwokConfig()
 	if err != nil {
 		return err
 	}
-	kwok, err := p.launch("kwok", []string{
+	p.kwok, err = p.launch("kwok", []string{
 		"--kubeconfig=" + p.path("kwok.kubeconfig"),
 		"--config=" + kwokConfig,
 		"--manage-all-nodes=false",
@@ -354,37 +411,35 @@ func (p *Plane) start(ctx context.Context) error {
 		"--node-ip=127.0.0.1",
 		"--node-lease-duration-seconds=40",
 	})
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+func (p *Plane) startCoreDNS(context.Context) error {
 	corefile, err := p.writeCorefile()
 	if err != nil {
 		return err
 	}
-	dns, err := p.launch("coredns", []string{"-conf", corefile})
-	if err != nil {
-		return err
-	}
+	p.dns, err = p.launch("coredns", []string{"-conf", corefile})
+	return err
+}
 
-	if err := p.createNodes(ctx); err != nil {
+// waitComponents waits for the components launched without waiting: the
+// controller manager and scheduler healthy, CoreDNS ready, the simulated
+// nodes Ready and the default ServiceAccount created.
+func (p *Plane) waitComponents(ctx context.Context) error {
+	if err := p.waitHTTP(ctx, p.cm, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.controllerManager), insecureTLS()); err != nil {
 		return err
 	}
-	if err := p.createStorageClass(ctx); err != nil {
+	if err := p.waitHTTP(ctx, p.sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.scheduler), insecureTLS()); err != nil {
 		return err
 	}
-	if err := p.waitHTTP(ctx, cm, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.controllerManager), insecureTLS()); err != nil {
+	if err := p.waitHTTP(ctx, p.dns, fmt.Sprintf("http://127.0.0.1:%d/ready", p.ports.dnsReady), nil); err != nil {
 		return err
 	}
-	if err := p.waitHTTP(ctx, sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.scheduler), insecureTLS()); err != nil {
+	if err := p.waitNodesReady(ctx, p.kwok); err != nil {
 		return err
 	}
-	if err := p.waitHTTP(ctx, dns, fmt.Sprintf("http://127.0.0.1:%d/ready", p.ports.dnsReady), nil); err != nil {
-		return err
-	}
-	if err := p.waitNodesReady(ctx, kwok); err != nil {
-		return err
-	}
-	return p.waitDefaultServiceAccount(ctx, cm)
+	return p.waitDefaultServiceAccount(ctx, p.cm)
 }
 
 // launch starts one component and records it for Stop.
@@ -495,6 +550,7 @@ func freePorts() (ports, error) {
 		{&pt.etcdClient, false}, {&pt.etcdPeer, false}, {&pt.apiserver, false},
 		{&pt.controllerManager, false}, {&pt.scheduler, false},
 		{&pt.dns, true}, {&pt.dnsHealth, false}, {&pt.dnsReady, false},
+		{&pt.kubelet, false}, {&pt.kubeletHealthz, false}, {&pt.proxyHealthz, false}, {&pt.proxyMetrics, false},
 	} {
 		if *f.dst, err = pick(f.udp); err != nil {
 			return pt, err
@@ -516,6 +572,8 @@ func (p *Plane) writeKubeconfigs() error {
 		"scheduler.kubeconfig":          userScheduler,
 		"kwok.kubeconfig":               userKwok,
 		"coredns.kubeconfig":            userCoreDNS,
+		"kubelet.kubeconfig":            userKubelet,
+		"kube-proxy.kubeconfig":         userKubeProxy,
 	} {
 		c := p.pki.clients[user]
 		cfg := clientcmdapi.NewConfig()
@@ -795,6 +853,9 @@ func (p *Plane) hostPathVolumes() []string {
 // stopAll stops the components in reverse order of dependency: everything
 // but etcd at once, then etcd.
 func (p *Plane) stopAll() {
+	// The real node first: its kubelet needs the API server to the end, and
+	// the host is restored only once its containers are gone.
+	p.stopRealNode()
 	p.mu.Lock()
 	procs := append([]*process(nil), p.procs...)
 	p.mu.Unlock()

@@ -56,6 +56,8 @@ func TestWritePKI(t *testing.T) {
 		{userScheduler, ""},
 		{userKwok, "system:masters"},
 		{userCoreDNS, "system:masters"},
+		{userKubelet, "system:nodes"},
+		{userKubeProxy, ""},
 	}
 	for _, tt := range tests {
 		c, ok := p.clients[tt.user]

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +52,12 @@ type Options struct {
 	Out string
 	// Push, if set, is a registry reference the image index is pushed to.
 	Push string
+	// Rootfs, if set, is a directory whose tree (files, directories,
+	// symlinks, modes; owned by root) is added to every platform's layer,
+	// for images of programs that need more than one static binary (shared
+	// libraries, a shell, configuration). Its files replace the generated
+	// /etc/passwd and /etc/group when it has them.
+	Rootfs string
 }
 
 func parseFlags(args []string) (*Options, error) {
@@ -71,6 +79,7 @@ func parseFlags(args []string) (*Options, error) {
 	fs.StringVar(&created, "created", "0", "creation time: Unix seconds or RFC 3339")
 	fs.StringVar(&o.Out, "out", "", "directory of the OCI layout to write (required)")
 	fs.StringVar(&o.Push, "push", "", "also push the image index to this registry reference")
+	fs.StringVar(&o.Rootfs, "rootfs", "", "directory whose tree is added to the image (files, directories, symlinks)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -284,6 +293,7 @@ func (o *Options) layerTar(bin []byte) ([]byte, error) {
 		uid, gid int
 		data     []byte
 		dir      bool
+		link     string
 	}
 	entries := []entry{
 		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
@@ -294,6 +304,26 @@ func (o *Options) layerTar(bin []byte) ([]byte, error) {
 	}
 	if wd := strings.Trim(o.WorkingDir, "/"); wd != "" {
 		entries = append(entries, entry{name: wd, mode: 0o755, dir: true})
+	}
+	if o.Rootfs != "" {
+		tree, err := rootfsEntries(o.Rootfs)
+		if err != nil {
+			return nil, err
+		}
+		replaced := map[string]bool{}
+		for _, t := range tree {
+			replaced[t.name] = true
+		}
+		kept := entries[:0]
+		for _, e := range entries {
+			if !replaced[e.name] {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+		for _, t := range tree {
+			entries = append(entries, entry{name: t.name, mode: t.mode, data: t.data, dir: t.dir, link: t.link})
+		}
 	}
 	// Parent directories of everything, root-owned 0755.
 	seen := map[string]bool{}
@@ -319,10 +349,14 @@ func (o *Options) layerTar(bin []byte) ([]byte, error) {
 			ModTime: o.Created,
 			Format:  tar.FormatPAX,
 		}
-		if e.dir {
+		switch {
+		case e.dir:
 			h.Typeflag = tar.TypeDir
 			h.Name += "/"
-		} else {
+		case e.link != "":
+			h.Typeflag = tar.TypeSymlink
+			h.Linkname = e.link
+		default:
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(e.data))
 		}
@@ -337,4 +371,56 @@ func (o *Options) layerTar(bin []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// treeEntry is one file, directory or symlink of a --rootfs tree, named
+// relative to the image's root.
+type treeEntry struct {
+	name string
+	mode int64
+	data []byte
+	dir  bool
+	link string
+}
+
+// rootfsEntries reads the tree under dir.
+func rootfsEntries(dir string) ([]treeEntry, error) {
+	var out []treeEntry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := treeEntry{name: filepath.ToSlash(rel), mode: int64(info.Mode().Perm())}
+		if info.Mode()&fs.ModeSticky != 0 {
+			e.mode |= 0o1000
+		}
+		switch {
+		case d.IsDir():
+			e.dir = true
+		case info.Mode()&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if e.data, err = os.ReadFile(p); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("--rootfs: %s is neither a file, a directory nor a symlink", p)
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--rootfs %s: %w", dir, err)
+	}
+	return out, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"io"
 	"log"
@@ -138,5 +140,76 @@ func TestRunAndPush(t *testing.T) {
 		if cf.Architecture != m.Platform.Architecture || cf.Config.User != "65532:65532" {
 			t.Errorf("pushed image %s: arch %s user %s", m.Digest, cf.Architecture, cf.Config.User)
 		}
+	}
+}
+
+// A --rootfs tree lands in the layer with its modes and symlinks, and its
+// /etc/passwd replaces the generated one.
+func TestLayerWithRootfs(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "lib/x86_64-linux-gnu", "var/cache"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n", "lib/x86_64-linux-gnu/libz.so.1": "lib"}
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("busybox", filepath.Join(root, "sh")); err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{Name: "app", Path: "/usr/sbin/app", WorkingDir: "/", User: "0:0", Rootfs: root}
+	data, err := o.layerTar([]byte("\x7fELF app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	got := map[string]*tar.Header{}
+	contents := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h
+		b, _ := io.ReadAll(tr)
+		contents[h.Name] = string(b)
+	}
+	tests := []struct {
+		name string
+		typ  byte
+		link string
+		data string
+	}{
+		{"etc/passwd", tar.TypeReg, "", files["etc/passwd"]},
+		{"lib/x86_64-linux-gnu/libz.so.1", tar.TypeReg, "", "lib"},
+		{"sh", tar.TypeSymlink, "busybox", ""},
+		{"var/cache/", tar.TypeDir, "", ""},
+		{"usr/sbin/app", tar.TypeReg, "", "\x7fELF app"},
+	}
+	for _, tt := range tests {
+		h, ok := got[tt.name]
+		if !ok {
+			t.Errorf("%s not in the layer (have %v)", tt.name, contents)
+			continue
+		}
+		if h.Typeflag != tt.typ || h.Linkname != tt.link || contents[tt.name] != tt.data {
+			t.Errorf("%s: type %c link %q data %q; want %c %q %q", tt.name, h.Typeflag, h.Linkname, contents[tt.name], tt.typ, tt.link, tt.data)
+		}
+	}
+	n := 0
+	for name := range got {
+		if name == "etc/passwd" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("etc/passwd appears %d times", n)
 	}
 }

@@ -52,7 +52,16 @@ var (
 // Main starts the shared plane, runs the tests and stops the plane. Under
 // -short, or when the binaries are missing (and KENNEL_E2E_REQUIRED is not
 // 1), it runs the tests without a plane, and New skips them.
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return mainWith(m, false) }
+
+// MainRealNode is Main with a real node beside the simulated ones (package
+// test/e2e/realnode): kubelet, containerd and the images of realnode.go.
+// The simulated nodes are cordoned, so the tests' pods run for real. It
+// skips (or fails, with KENNEL_E2E_REQUIRED=1) with the exact reason when
+// this machine cannot run a real node.
+func MainRealNode(m *testing.M) int { return mainWith(m, true) }
+
+func mainWith(m *testing.M, realNode bool) int {
 	flag.Parse()
 	if testing.Short() {
 		skipReason = "e2e test: skipped under -short"
@@ -80,17 +89,38 @@ func Main(m *testing.M) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
-	p, err := plane.Start(ctx, plane.Options{
+	opts := plane.Options{
 		BinDir:   bin,
 		Nodes:    3,
 		Logf:     logf,
 		KeepData: os.Getenv("KENNEL_E2E_KEEP") == "1",
-	})
+	}
+	if realNode {
+		opts.ReadyTimeout = 5 * time.Minute
+		if opts.RealNode, err = realNodeOptions(logf); err != nil {
+			if os.Getenv("KENNEL_E2E_REQUIRED") == "1" {
+				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+				return 1
+			}
+			skipReason = fmt.Sprintf("e2e test: this machine cannot run a real node: %v", err)
+			fmt.Fprintln(os.Stderr, skipReason)
+			return m.Run()
+		}
+	}
+	p, err := plane.Start(ctx, opts)
+	removeBuiltImages() // imported by now
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start the control plane: %v\n", err)
 		return 1
 	}
 	shared = p
+	if realNode {
+		if err := cordonSimulatedNodes(ctx, p); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			p.Stop()
+			return 1
+		}
+	}
 
 	// Stop the plane on Ctrl-C or SIGTERM too; Pdeathsig covers SIGKILL.
 	sigs := make(chan os.Signal, 1)

@@ -22,6 +22,10 @@ func main() {
 	fs.StringVar(&cfg.dataDir, "dir", "", "data directory (certificates, etcd, logs); created if missing")
 	fs.StringVar(&cfg.stateFile, "state", "", "write the plane's state as JSON to this file once ready; removed on exit")
 	fs.IntVar(&cfg.nodes, "nodes", 3, "number of simulated nodes")
+	fs.BoolVar(&cfg.realNode, "real-node", false, "also run a real node (kubelet, containerd, bridge CNI, kube-proxy; Linux, root, one per machine)")
+	fs.StringVar(&cfg.nodeBin, "node-bin", os.Getenv("KENNEL_NODE_BIN"), "directory of kubelet and kube-proxy (hack/node-binaries.sh prints it)")
+	fs.StringVar(&cfg.images, "images", os.Getenv("KENNEL_REALNODE_IMAGES"), "directory of the real node's image layouts (hack/realnode-images.sh prints it)")
+	fs.StringArrayVar(&cfg.imports, "import", nil, "REF=DIR: also import the OCI layout DIR as REF into the real node (repeatable)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}

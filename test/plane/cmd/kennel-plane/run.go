@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kennel-dev/kennel/test/plane"
@@ -18,6 +19,36 @@ type config struct {
 	dataDir   string
 	stateFile string
 	nodes     int
+	realNode  bool
+	nodeBin   string
+	images    string   // pause, toolbox, nginx layouts
+	imports   []string // REF=DIR
+}
+
+// realNodeOptions turns the flags into the plane's real-node options.
+func (cfg config) realNodeOptions() (*plane.RealNodeOptions, error) {
+	if !cfg.realNode {
+		return nil, nil
+	}
+	if cfg.images == "" {
+		return nil, errors.New("--real-node needs --images (hack/realnode-images.sh prints the directory)")
+	}
+	o := &plane.RealNodeOptions{
+		BinDir:     cfg.nodeBin,
+		PauseImage: filepath.Join(cfg.images, "pause"),
+		Images: map[string]string{
+			"kennel.local/toolbox:1": filepath.Join(cfg.images, "toolbox"),
+			"kennel.local/nginx:1":   filepath.Join(cfg.images, "nginx"),
+		},
+	}
+	for _, imp := range cfg.imports {
+		ref, dir, ok := strings.Cut(imp, "=")
+		if !ok || ref == "" || dir == "" {
+			return nil, fmt.Errorf("--import %q: want REF=DIR", imp)
+		}
+		o.Images[ref] = dir
+	}
+	return o, nil
 }
 
 // State is what the state file holds.
@@ -39,7 +70,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
-	p, err := plane.Start(ctx, plane.Options{BinDir: cfg.binDir, DataDir: cfg.dataDir, Nodes: cfg.nodes, Logf: logf})
+	rn, err := cfg.realNodeOptions()
+	if err != nil {
+		return err
+	}
+	opts := plane.Options{BinDir: cfg.binDir, DataDir: cfg.dataDir, Nodes: cfg.nodes, Logf: logf, RealNode: rn}
+	if rn != nil {
+		opts.ReadyTimeout = 5 * time.Minute
+	}
+	p, err := plane.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -62,6 +101,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		defer os.Remove(cfg.stateFile)
 	}
 	fmt.Fprintf(stdout, "export KUBECONFIG=%s\n# CoreDNS (cluster.local, UDP+TCP): %s\n# API server: %s\n", st.Kubeconfig, st.DNS, st.APIServer)
+	if rn != nil {
+		fmt.Fprintf(stdout, "# real node: %s (pods on %s; images imported, imagePullPolicy IfNotPresent or Never)\n", plane.RealNodeName, plane.RealNodePodCIDR)
+	}
 
 	// Run until told to stop, or until a component dies.
 	tick := time.NewTicker(time.Second)

@@ -1,0 +1,143 @@
+package realnode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kennel-dev/kennel/test/e2e/framework"
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+// imageRef maps an image name of the examples and deploy/ to the image
+// imported into the real node (kustomize `images:`).
+type imageRef struct{ name, newName, newTag string }
+
+func splitRef(ref string) (string, string) {
+	i := strings.LastIndex(ref, ":")
+	return ref[:i], ref[i+1:]
+}
+
+func image(name, ref string) imageRef {
+	n, tag := splitRef(ref)
+	return imageRef{name, n, tag}
+}
+
+// overlay writes a kustomization that applies dir (an example or deploy/)
+// unchanged except for image references, in namespace ns when not empty,
+// and returns its directory.
+func overlay(t *testing.T, dir, ns string, images ...imageRef) string {
+	t.Helper()
+	return overlayPatched(t, dir, ns, "", images...)
+}
+
+// overlayPatched is overlay with a strategic-merge patch (YAML) added,
+// for the changes a one-node cluster forces on an example.
+func overlayPatched(t *testing.T, dir, ns, patch string, images ...imageRef) string {
+	t.Helper()
+	out := t.TempDir()
+	rel, err := filepath.Rel(out, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+	if ns != "" {
+		fmt.Fprintf(&b, "namespace: %s\n", ns)
+	}
+	fmt.Fprintf(&b, "resources:\n- %s\nimages:\n", rel)
+	for _, im := range images {
+		fmt.Fprintf(&b, "- name: %s\n  newName: %s\n  newTag: %q\n", im.name, im.newName, im.newTag)
+	}
+	if patch != "" {
+		b.WriteString("patches:\n- path: patch.yaml\n")
+		if err := os.WriteFile(filepath.Join(out, "patch.yaml"), []byte(patch), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// exampleDir is an example's directory in the repository.
+func exampleDir(name string) string {
+	return filepath.Join(framework.RepoRoot(), "examples", name)
+}
+
+// startClient runs a toolbox pod in the test's namespace and waits until it
+// runs; commands run in it with exec.
+func startClient(ctx context.Context, f *framework.Framework) string {
+	f.T.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr(int64(1)),
+			Containers: []corev1.Container{{
+				Name:            "toolbox",
+				Image:           framework.ToolboxImage,
+				ImagePullPolicy: corev1.PullNever,
+				Args:            []string{"sleep"},
+			}},
+		},
+	}
+	if _, err := f.Client.CoreV1().Pods(f.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		f.T.Fatal(err)
+	}
+	f.WaitForPodReady(ctx, pod.Name, true)
+	return pod.Name
+}
+
+// exec runs a command in a pod's first container with kubectl exec.
+func podExec(f *framework.Framework, pod string, args ...string) (string, error) {
+	return f.Kubectl("", append([]string{"-n", f.Namespace, "exec", pod, "--"}, args...)...)
+}
+
+// execRetry runs exec until it succeeds or ctx ends.
+func execRetry(ctx context.Context, f *framework.Framework, pod string, args ...string) string {
+	f.T.Helper()
+	var out string
+	err := framework.Poll(ctx, time.Second, strings.Join(args, " ")+" in "+pod, func(context.Context) (bool, error) {
+		var err error
+		out, err = podExec(f, pod, args...)
+		return err == nil, framework.Retry(err)
+	})
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return out
+}
+
+// onRealNode fails the test unless every listed pod runs on the real node.
+func onRealNode(t *testing.T, pods []corev1.Pod) {
+	t.Helper()
+	for _, p := range pods {
+		if p.Spec.NodeName != plane.RealNodeName {
+			t.Errorf("pod %s runs on %q, not on the real node", p.Name, p.Spec.NodeName)
+		}
+	}
+}
+
+// header returns the value of a header line "Name: value" in toolbox get
+// output.
+func header(out, name string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, ": "); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+		if l == "" {
+			break
+		}
+	}
+	return ""
+}
+
+func ptr[T any](v T) *T { return &v }
