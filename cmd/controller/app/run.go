@@ -52,7 +52,13 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	kube, kennel, err := newClients(opts)
+	// With leader election every API write passes a fence that closes
+	// as soon as this replica may have lost the Lease (fence.go).
+	var fence *leaseFence
+	if opts.LeaderElect {
+		fence = newLeaseFence(opts.RenewDeadline)
+	}
+	kube, kennel, err := newClients(opts, fence)
 	if err != nil {
 		return err
 	}
@@ -77,8 +83,14 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	// Informers run on every replica, so a standby is warm and ready.
 	kubeFactory.Start(ctx.Done())
 	kennelFactory.Start(ctx.Done())
-	defer kubeFactory.Shutdown()
-	defer kennelFactory.Shutdown()
+	defer func() {
+		// Shutdown waits for the informers, which stop only once ctx is
+		// cancelled: cancel first, or a replica that lost its Lease would
+		// hang here instead of exiting.
+		cancel()
+		kubeFactory.Shutdown()
+		kennelFactory.Shutdown()
+	}()
 
 	var electorCheck *leaderelection.HealthzAdaptor
 	if opts.LeaderElect {
@@ -92,20 +104,24 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	if !opts.LeaderElect {
 		return ctrl.Run(ctx, opts.Workers)
 	}
-	return runElected(ctx, opts, kube, electorCheck, func(ctx context.Context) error {
+	return runElected(ctx, opts, kube, electorCheck, fence, func(ctx context.Context) error {
 		return ctrl.Run(ctx, opts.Workers)
 	}, logger)
 }
 
 // newClients returns the clientsets the controller talks to the API server
-// with, at the configured QPS and with kennel's user agent.
-func newClients(opts *Options) (kubernetes.Interface, versioned.Interface, error) {
+// with, at the configured QPS and with kennel's user agent; with a fence,
+// their writes pass it.
+func newClients(opts *Options, fence *leaseFence) (kubernetes.Interface, versioned.Interface, error) {
 	config, err := restConfig(opts.Kubeconfig)
 	if err != nil {
 		return nil, nil, err
 	}
 	config.QPS, config.Burst = opts.QPS, opts.Burst
 	config.UserAgent = "kennel-controller/" + version.Version
+	if fence != nil {
+		config.Wrap(func(rt http.RoundTripper) http.RoundTripper { return fencedTransport{next: rt, fence: fence} })
+	}
 	kube, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return nil, nil, err
@@ -162,18 +178,18 @@ func startServers(ctx context.Context, opts *Options, reg *prometheus.Registry, 
 // done (after releasing the Lease) and an error if leadership is lost, so
 // that the process exits rather than keep acting without the Lease.
 func runElected(ctx context.Context, opts *Options, kube kubernetes.Interface, check *leaderelection.HealthzAdaptor,
-	work func(context.Context) error, logger klog.Logger) error {
+	fence *leaseFence, work func(context.Context) error, logger klog.Logger) error {
 	host, _ := os.Hostname()
 	id := host + "_" + string(uuid.NewUUID())
 	ns := opts.LeaderElectNamespace
 	if ns == "" {
 		ns = podNamespace()
 	}
-	lock := &resourcelock.LeaseLock{
+	lock := fencedLock{fence: fence, Interface: &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: opts.LeaderElectID},
 		Client:     kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-	}
+	}}
 	var (
 		led     atomic.Bool
 		workErr atomic.Value
@@ -197,6 +213,7 @@ func runElected(ctx context.Context, opts *Options, kube kubernetes.Interface, c
 				}
 			},
 			OnStoppedLeading: func() {
+				fence.lost()
 				if led.Load() {
 					logger.Info("Stopped leading", "identity", id)
 				}
