@@ -83,6 +83,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// ReadyTimeout bounds the whole start (default 2 minutes).
 	ReadyTimeout time.Duration
+	// ExtraArgs are appended to a component's arguments, by component name
+	// ("kube-apiserver": audit logging flags, for instance).
+	ExtraArgs map[string][]string
 }
 
 // Plane is a running control plane.
@@ -390,6 +393,7 @@ func (p *Plane) start(ctx context.Context) error {
 // launch starts one component and records it for Stop.
 func (p *Plane) launch(name string, args []string) (*process, error) {
 	p.opts.Logf("plane: starting %s", name)
+	args = append(args, p.opts.ExtraArgs[name]...)
 	proc, err := startProcess(name, p.bin(name), args, p.path("logs", name+".log"))
 	if err != nil {
 		return nil, err
