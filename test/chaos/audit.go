@@ -137,4 +137,3 @@ func toWrite(ev *auditv1.Event) (write, bool) {
 	}
 	return w, true
 }
-

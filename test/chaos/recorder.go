@@ -156,7 +156,7 @@ func toStatefulSet(u *unstructured.Unstructured) (*appsv1.StatefulSet, error) {
 func observeSet(ss *appsv1.StatefulSet) set {
 	s := set{
 		Name: ss.Name, Generation: ss.Generation, Replicas: 1,
-		Parallel: ss.Spec.PodManagementPolicy == appsv1.ParallelPodManagement,
+		Parallel:       ss.Spec.PodManagementPolicy == appsv1.ParallelPodManagement,
 		MaxUnavailable: 1, Status: ss.Status,
 	}
 	if ss.Spec.Replicas != nil {
