@@ -71,11 +71,11 @@ type snapshot struct {
 
 type quietWindow struct{ from, to time.Time }
 
-// NewChecker returns a checker with the default windows (3s back, 250ms
+// NewChecker returns a checker with the default windows (3s back, 1s
 // ahead).
 func NewChecker(ownerKind string, sets []string, controllers []string, elected bool) *Checker {
 	c := &Checker{
-		Lag: 3 * time.Second, Ahead: 250 * time.Millisecond,
+		Lag: 3 * time.Second, Ahead: time.Second,
 		Controllers: map[string]bool{}, Elected: elected, OwnerKind: ownerKind, Sets: sets,
 		w: newWorld(), claimSeen: map[string]bool{}, claimExists: map[string]bool{},
 		claimFreed: map[string]bool{}, identity: map[string]string{},
