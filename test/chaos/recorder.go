@@ -65,8 +65,8 @@ func (r *recorder) add(e *event) {
 	if e == nil {
 		return
 	}
-	e.At = time.Now()
 	r.mu.Lock()
+	e.At = time.Now() // under the lock: events stay in time order
 	r.events = append(r.events, *e)
 	r.mu.Unlock()
 }
