@@ -30,6 +30,9 @@ type replica struct {
 	expected bool // the harness killed it or expects it to exit
 	down     bool // the harness keeps it down
 	started  time.Time
+	// stoppedSeen is when the supervisor first saw "Stopped leading" in
+	// the log of the current start.
+	stoppedSeen time.Time
 }
 
 // writeImpersonatingKubeconfig copies the admin kubeconfig with user
@@ -65,7 +68,7 @@ func (r *replica) start() error {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
-	r.cmd, r.done, r.expected, r.started = cmd, done, false, time.Now()
+	r.cmd, r.done, r.expected, r.started, r.stoppedSeen = cmd, done, false, time.Now(), time.Time{}
 	return nil
 }
 
@@ -184,17 +187,41 @@ func (k *kennelReplicas) stop() {
 	}
 }
 
-// exitReport tells how a replica that exited did so: a panic in its log
-// since its start, or the log's last line.
-func (r *replica) exitReport() (panicked bool, last string) {
+// wedged reports whether the replica has run for longer than grace since
+// it logged that it stopped leading: by design it exits then (and is
+// restarted to contend again); one that stays neither leads nor contends.
+func (r *replica) wedged(grace time.Duration) bool {
+	if !r.running() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stoppedSeen.IsZero() {
+		if strings.Contains(r.currentLog(), `"Stopped leading"`) {
+			r.stoppedSeen = time.Now()
+		}
+		return false
+	}
+	return time.Since(r.stoppedSeen) > grace
+}
+
+// currentLog returns the log since the replica's last start.
+func (r *replica) currentLog() string {
 	b, err := os.ReadFile(r.logPath)
 	if err != nil {
-		return false, err.Error()
+		return ""
 	}
 	s := string(b)
 	if i := strings.LastIndex(s, "# chaos: start "); i >= 0 {
 		s = s[i:]
 	}
+	return s
+}
+
+// exitReport tells how a replica that exited did so: a panic in its log
+// since its start, or the log's last line.
+func (r *replica) exitReport() (panicked bool, last string) {
+	s := r.currentLog()
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Contains(s, "panic:") || strings.Contains(s, "fatal error:"), lines[len(lines)-1]
 }

@@ -247,11 +247,25 @@ func (h *harness) supervise(ctx context.Context) {
 	}
 }
 
+// wedgeGrace is how long a replica may take to exit after it stopped
+// leading.
+const wedgeGrace = 20 * time.Second
+
 // ensureReplica restarts a replica that is not running unless the harness
 // keeps it down, after judging its exit.
 func (h *harness) ensureReplica(r *replica) error {
 	h.ensureMu.Lock()
 	defer h.ensureMu.Unlock()
+	if r.wedged(wedgeGrace) {
+		h.mu.Lock()
+		round := h.round
+		h.mu.Unlock()
+		h.report.inc(h.report.Exits, "kennel wedged, killed")
+		h.check.Add(InvProcess, round, time.Now(), "replica %s still runs %s after it stopped leading, neither leading nor contending; killed", r.name, wedgeGrace)
+		h.logf("supervise: replica %s wedged after it stopped leading; killing it", r.name)
+		r.kill()
+		r.release()
+	}
 	if r.running() {
 		return nil
 	}
