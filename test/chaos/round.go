@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,11 @@ func (h *harness) feed(round int) error {
 		return err
 	}
 	n := len(h.check.Snapshot())
-	h.check.Feed(round, h.rec.take(time.Now()), ws)
+	evs := h.rec.take(time.Now())
+	if err := appendRecord(filepath.Join(h.cfg.Dir, "record.jsonl"), round, evs); err != nil {
+		return err
+	}
+	h.check.Feed(round, evs, ws)
 	h.report.Writes += len(ws)
 	vs := h.check.Snapshot()
 	for _, v := range vs[n:] {
@@ -293,6 +298,26 @@ func (h *harness) ensureReplica(r *replica) error {
 		}
 	}
 	return r.start()
+}
+
+// appendRecord appends a round's recorded events, one JSON object a line,
+// so that a violation can be read with the states around it.
+func appendRecord(path string, round int, evs []event) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, e := range evs {
+		if err := enc.Encode(struct {
+			Round int
+			event
+		}{round, e}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
 
 // writeViolations writes every violation, one a line, to dir/violations.txt.
