@@ -3,7 +3,7 @@
 SHELL := /usr/bin/env bash
 
 .PHONY: all build test unit e2e lint bench generate verify tools \
-	      cluster-up cluster-down demo images release deploy clean
+	      cluster-up cluster-down demo images release deploy clean chaos
 
 all: build
 
@@ -22,6 +22,10 @@ unit:
 ## e2e: end-to-end tests against the local control plane
 e2e:
 	hack/test.sh e2e
+
+## chaos: fault-injection rounds against kennel and the StatefulSet controller (ROUNDS=, SEED=, KINDS=; docs/reliability.md)
+chaos:
+	hack/chaos.sh
 
 ## lint: gofmt, go vet, staticcheck (pinned in hack/tools/lint)
 lint:

@@ -34,7 +34,7 @@ stage_e2e() {
   KENNEL_REALNODE_IMAGES=$(hack/realnode-images.sh)
   export KENNEL_PLANE_BIN KENNEL_NODE_BIN KENNEL_REALNODE_IMAGES KENNEL_E2E_REQUIRED=1
   log "e2e tests against the local control plane"
-  go test -race -count=1 -timeout 45m ./test/plane/... ./test/e2e/...
+  go test -race -count=1 -timeout 45m ./test/plane/... ./test/e2e/... ./test/chaos/...
 }
 
 stages=${1:-"verify lint unit e2e"}

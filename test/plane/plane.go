@@ -87,6 +87,9 @@ type Options struct {
 	// kube-proxy) beside the simulated ones. Linux and root only; one per
 	// machine at a time.
 	RealNode *RealNodeOptions
+	// ExtraArgs are appended to a component's arguments, by component name
+	// ("kube-apiserver": audit logging flags, for instance).
+	ExtraArgs map[string][]string
 }
 
 // Plane is a running control plane.
@@ -445,6 +448,7 @@ func (p *Plane) waitComponents(ctx context.Context) error {
 // launch starts one component and records it for Stop.
 func (p *Plane) launch(name string, args []string) (*process, error) {
 	p.opts.Logf("plane: starting %s", name)
+	args = append(args, p.opts.ExtraArgs[name]...)
 	proc, err := startProcess(name, p.bin(name), args, p.path("logs", name+".log"))
 	if err != nil {
 		return nil, err

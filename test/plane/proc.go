@@ -18,6 +18,8 @@ import (
 // own process group with its output in a log file.
 type process struct {
 	name    string
+	bin     string   // executable, kept for a restart
+	args    []string // arguments, kept for a restart
 	cmd     *exec.Cmd
 	logPath string
 	logFile *os.File
@@ -43,7 +45,7 @@ func startProcess(name, bin string, args []string, logPath string) (*process, er
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, logFile: f, done: make(chan struct{})}
+	p := &process{name: name, bin: bin, args: args, cmd: cmd, logPath: logPath, logFile: f, done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()

@@ -1,0 +1,139 @@
+package chaos
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// auditPolicy records the writes of the test namespace: Lease writes with
+// their response (the holder), pod and claim creations with their request
+// (the name), other writes to pods, claims, sets and revisions as metadata.
+// Reads, kwok's pod status writes and events are left out.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  verbs: ["get", "list", "watch"]
+- level: None
+  users: ["kwok", "system:kube-scheduler"]
+- level: RequestResponse
+  namespaces: [%[1]q]
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: Request
+  namespaces: [%[1]q]
+  verbs: ["create"]
+  resources: [{group: "", resources: [pods, persistentvolumeclaims]}]
+- level: Metadata
+  namespaces: [%[1]q]
+  resources:
+  - {group: "", resources: [pods, pods/status, persistentvolumeclaims, persistentvolumeclaims/status]}
+  - {group: apps, resources: [statefulsets, statefulsets/status, statefulsets/scale, controllerrevisions]}
+  - {group: kennel.dev, resources: [petsets, petsets/status, petsets/scale]}
+- level: None
+`
+
+// auditArgs writes the policy under dir and returns the API server flags
+// that log to dir/audit.log.
+func auditArgs(dir, namespace string) ([]string, string, error) {
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, fmt.Appendf(nil, auditPolicy, namespace), 0o644); err != nil {
+		return nil, "", err
+	}
+	log := filepath.Join(dir, "audit.log")
+	return []string{
+		"--audit-policy-file=" + policy,
+		"--audit-log-path=" + log,
+		"--audit-log-mode=blocking",
+		"--audit-log-maxsize=0",
+	}, log, nil
+}
+
+// auditReader follows the audit log: each read returns the writes logged
+// since the last one (whole lines only).
+type auditReader struct {
+	path    string
+	offset  int64
+	partial []byte
+}
+
+func (a *auditReader) read() ([]write, error) {
+	f, err := os.Open(a.path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	a.offset += int64(len(data))
+	data = append(a.partial, data...)
+	end := bytes.LastIndexByte(data, '\n')
+	if end < 0 {
+		a.partial = data
+		return nil, nil
+	}
+	a.partial = append([]byte(nil), data[end+1:]...)
+	return parseAudit(data[:end+1])
+}
+
+func parseAudit(data []byte) ([]write, error) {
+	var out []write
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev auditv1.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return out, fmt.Errorf("audit log: %w", err)
+		}
+		if w, ok := toWrite(&ev); ok {
+			out = append(out, w)
+		}
+	}
+	return out, sc.Err()
+}
+
+func toWrite(ev *auditv1.Event) (write, bool) {
+	if ev.Stage != auditv1.StageResponseComplete || ev.ObjectRef == nil {
+		return write{}, false
+	}
+	w := write{
+		At: ev.RequestReceivedTimestamp.Time, User: ev.User.Username, Verb: ev.Verb,
+		Resource: ev.ObjectRef.Resource, Subresource: ev.ObjectRef.Subresource, Name: ev.ObjectRef.Name,
+	}
+	if ev.ImpersonatedUser != nil {
+		w.User = ev.ImpersonatedUser.Username
+	}
+	if ev.ResponseStatus != nil {
+		w.Code = int(ev.ResponseStatus.Code)
+	}
+	var meta struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Spec struct {
+			HolderIdentity *string `json:"holderIdentity"`
+		} `json:"spec"`
+	}
+	if w.Name == "" && ev.RequestObject != nil && json.Unmarshal(ev.RequestObject.Raw, &meta) == nil {
+		w.Name = meta.Metadata.Name
+	}
+	if w.Resource == "leases" && ev.ResponseObject != nil && json.Unmarshal(ev.ResponseObject.Raw, &meta) == nil && meta.Spec.HolderIdentity != nil {
+		w.Holder = *meta.Spec.HolderIdentity
+	}
+	return w, true
+}
