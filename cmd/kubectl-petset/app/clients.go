@@ -6,10 +6,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
+	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 )
 
@@ -74,6 +76,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// petSetTarget resolves a command's PetSet argument (NAME or
+// petset/NAME) and the clients to reach it.
+func (env *Env) petSetTarget(arg string) (string, *Clients, error) {
+	name, err := objectName(arg, petSetNames)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := env.Clients()
+	if err != nil {
+		return "", nil, err
+	}
+	return name, c, nil
+}
+
 // completePetSets completes the first argument with the names of the
 // PetSets in the namespace.
 func completePetSets(env *Env) cobra.CompletionFunc {
@@ -82,11 +98,7 @@ func completePetSets(env *Env) cobra.CompletionFunc {
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for _, s := range list.Items {
-			names = append(names, s.Name)
-		}
-		return names, nil
+		return namesOf(list.Items, func(s kennelv1.PetSet) string { return s.Name }), nil
 	})
 }
 
@@ -98,11 +110,7 @@ func completeStatefulSets(env *Env) cobra.CompletionFunc {
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for _, s := range list.Items {
-			names = append(names, s.Name)
-		}
-		return names, nil
+		return namesOf(list.Items, func(s appsv1.StatefulSet) string { return s.Name }), nil
 	})
 }
 
@@ -128,4 +136,13 @@ func completeNames(env *Env, typePrefix string, list func(context.Context, *Clie
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// namesOf returns the names of the listed objects.
+func namesOf[T any](items []T, name func(T) string) []string {
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		names = append(names, name(it))
+	}
+	return names
 }

@@ -49,11 +49,7 @@ pet and the revision) fails at once; --timeout bounds the wait.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completePetSets(env),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := objectName(args[0], petSetNames)
-			if err != nil {
-				return err
-			}
-			c, err := env.Clients()
+			name, c, err := env.petSetTarget(args[0])
 			if err != nil {
 				return err
 			}
