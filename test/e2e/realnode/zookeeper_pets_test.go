@@ -32,6 +32,7 @@ func deletedPetKeepsData(ctx context.Context, t *testing.T, f *framework.Framewo
 		}
 		return string(c.UID)
 	}
+	defer logElapsed(t, "deleting zk-1 and checking its data", time.Now())
 	uid := claim()
 	old, err := f.Client.CoreV1().Pods(f.Namespace).Get(ctx, "zk-1", metav1.GetOptions{})
 	if err != nil {
@@ -89,6 +90,7 @@ func deletedPetKeepsData(ctx context.Context, t *testing.T, f *framework.Framewo
 // the ensemble still takes writes.
 func scaleAddsAndRemovesServers(ctx context.Context, t *testing.T, f *framework.Framework, client string) {
 	t.Helper()
+	defer logElapsed(t, "scaling to 5 and back to 3", time.Now())
 	scale := func(n int) {
 		if out, err := f.Kubectl("", "-n", f.Namespace, "scale", "petset", "zk", fmt.Sprintf("--replicas=%d", n)); err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -119,6 +121,15 @@ func scaleAddsAndRemovesServers(ctx context.Context, t *testing.T, f *framework.
 		t.Fatalf("get through zk-2 after the scale down: %v\n%s", err, out)
 	}
 	t.Logf("znode /kennel-e2e-scaled written through zk-0 and read through zk-2 after the scale down")
+	logs, err := f.Kubectl("", "-n", f.Namespace, "logs", "zk-0", "-c", "reconfig")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "on-change: reconfig") || strings.Contains(l, "on-change: the ensemble now") {
+			t.Logf("zk-0's sidecar: %s", strings.TrimSpace(l))
+		}
+	}
 }
 
 var serverLine = regexp.MustCompile(`(?m)^server\.(\d+)=([^:]+):\d+:\d+:(\w+)`)
@@ -190,6 +201,10 @@ func execZK(t *testing.T, f *framework.Framework, pod string, args ...string) st
 		t.Fatalf("exec %v in %s: %v\n%s", args, pod, err, out)
 	}
 	return out
+}
+
+func logElapsed(t *testing.T, what string, start time.Time) {
+	t.Logf("%s took %s", what, time.Since(start).Round(time.Millisecond))
 }
 
 // without returns the elements of a that are not in b.
