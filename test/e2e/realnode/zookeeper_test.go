@@ -17,10 +17,12 @@ import (
 
 // The ZooKeeper example, manifests unchanged but for image references:
 // three pets form one ensemble (one leader, two followers by srvr) and a
-// znode written through zk-0 is read through zk-2.
+// znode written through zk-0 is read through zk-2; a deleted pet comes back
+// on its claim with its data; scaling to 5 and back to 3 adds and removes
+// servers through the sidecar's reconfig; a rolling update keeps serving.
 func TestZooKeeperExample(t *testing.T) {
 	f := framework.New(t)
-	ctx := f.Context(8 * time.Minute)
+	ctx := f.Context(16 * time.Minute)
 	f.InstallPetSetCRD()
 	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
@@ -50,6 +52,8 @@ func TestZooKeeperExample(t *testing.T) {
 	}
 	t.Logf("znode /kennel-e2e read back through zk-2: written-through-zk-0")
 
+	deletedPetKeepsData(ctx, t, f, "/kennel-e2e", "written-through-zk-0")
+	scaleAddsAndRemovesServers(ctx, t, f, client)
 	rollingUpdateKeepsServing(ctx, t, f)
 }
 
