@@ -94,8 +94,8 @@ func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 	if c == nil || c.Status != metav1.ConditionFalse || strings.Contains(c.Message, "creating further pets") {
 		t.Fatalf("Progressing %+v: want False without a claim that creation waits", c)
 	}
-	if !strings.Contains(c.Message, "web-1") {
-		t.Errorf("message %q does not name the pet", c.Message)
+	if !strings.Contains(c.Message, "pet web-1 is not Ready since 20") {
+		t.Errorf("message %q does not say which pet is not Ready since when", c.Message)
 	}
 	if r := condition(s.set, kennelv1.PetSetReady); r == nil || !strings.HasSuffix(r.Message, "; not Ready: web-1") {
 		t.Errorf("Ready %+v: want the message to name the pet that is not Ready", r)

@@ -161,7 +161,7 @@ func (c *defaultSetControl) orderedWait(set *kennelv1.PetSet, act petAction, pod
 	case petOutdatedUnhealthy:
 		p.waiting = fmt.Sprintf("replacing pet %s with revision %s", name, revs.update.Name)
 	case petNotReady:
-		c.notReady(pod, now, fmt.Sprintf("pet %s is not Ready; %s", name, behind), p)
+		c.notReady(pod, now, behind, p)
 	case petWarmingUp:
 		p.waiting = fmt.Sprintf("waiting for pet %s to be available for %ds", name, set.Spec.MinReadySeconds)
 	}
@@ -273,7 +273,7 @@ func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet,
 	for i := len(condemned) - 1; i >= 0; i-- {
 		if lowest := condemned[i]; !isRunningAndReady(lowest) {
 			if lowest != pod {
-				c.notReady(lowest, c.clock.Now(), fmt.Sprintf("pet %s is not Ready; scale-down halted", lowest.Name), p)
+				c.notReady(lowest, c.clock.Now(), "scale-down halted", p)
 				return nil
 			}
 			break
@@ -311,11 +311,12 @@ func createWhy(set *kennelv1.PetSet, slots []int, pos int, parallel bool) string
 // pet that has just started usually becomes Ready on its own.
 const notReadyGrace = 30 * time.Second
 
-// notReady records in p that the set waits on a pet that is not Ready:
+// notReady records in p that the set waits on a pet that is not Ready
+// (behind says what waits behind it):
 // converging while the pet is Pending or became not Ready less than
 // notReadyGrace ago (with a pass requeued for when the grace ends), halted
 // after that.
-func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string, p *progress) {
+func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, behind string, p *progress) {
 	since := notReadySince(pod)
 	if pod.Status.Phase != corev1.PodRunning && !isFailed(pod) {
 		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
@@ -326,7 +327,9 @@ func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, msg string,
 		p.wait(left)
 		return
 	}
-	p.blocked = &BlockedError{Reason: ReasonPetNotReady, Message: msg}
+	// Since when, as a time: the message stays the same from pass to pass.
+	p.blocked = &BlockedError{Reason: ReasonPetNotReady,
+		Message: fmt.Sprintf("pet %s is not Ready since %s; %s", pod.Name, since.UTC().Format(time.RFC3339), behind)}
 }
 
 // rollingUpdate deletes, from the highest ordinal down to the partition,
