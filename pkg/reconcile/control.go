@@ -137,7 +137,9 @@ func (c *defaultSetControl) decide(ctx context.Context, set *kennelv1.PetSet, pa
 	claims, cerr := c.setClaims(set)
 	errs = append(errs, cerr)
 	if cerr == nil {
-		errs = append(errs, c.syncClaimOwners(ctx, set, claims, pass.pets))
+		var oerr error
+		pass.claimsBehind, oerr = c.syncClaimOwners(ctx, set, claims, pass.pets)
+		errs = append(errs, oerr)
 	}
 	deleting := set.DeletionTimestamp != nil
 	switch {
@@ -161,7 +163,7 @@ func (c *defaultSetControl) decide(ctx context.Context, set *kennelv1.PetSet, pa
 			pass.resizeChecked = true
 			errs = append(errs, rerr)
 		}
-		errs = append(errs, c.act(ctx, set, pass.replicas, pass.condemned, pass.revs, p))
+		errs = append(errs, c.act(ctx, set, pass))
 		c.checkStuck(set, pass.replicas, pass.revs, p)
 	}
 	return errors.Join(errs...)

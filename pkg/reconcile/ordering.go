@@ -167,8 +167,10 @@ func (c *defaultSetControl) orderedWait(set *kennelv1.PetSet, act petAction, pod
 	}
 }
 
-// act takes the next steps for the set and records what it waits on in p.
-func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, replicas, condemned []*corev1.Pod, revs *revisions, p *progress) error {
+// act takes the next steps for the set and records what it waits on in the
+// pass's progress.
+func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, pass *observed) error {
+	replicas, condemned, revs, p := pass.replicas, pass.condemned, pass.revs, &pass.progress
 	if b := actionBlocked(set, replicas, condemned); b != nil {
 		p.blocked = b
 		return nil
@@ -180,13 +182,13 @@ func (c *defaultSetControl) act(ctx context.Context, set *kennelv1.PetSet, repli
 			return errors.Join(w.err, c.apply(ctx, set, w, revs, p, false))
 		}
 		if len(condemned) > 0 {
-			return c.scaleDown(ctx, set, condemned, p)
+			return c.scaleDown(ctx, set, condemned, pass.claimsBehind, p)
 		}
 		return c.rollingUpdate(ctx, set, replicas, revs, p)
 	}
 	for _, pod := range condemned {
 		w.settled = false
-		if !isTerminating(pod) {
+		if !isTerminating(pod) && !claimsHold(set, pod, pass.claimsBehind, p) {
 			w.removePet(-1, pod, condemnedWhy(set, pod))
 		}
 	}
@@ -256,7 +258,7 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 // goes first, whatever its ordinal: waiting on it would halt the scale-down
 // for good. Otherwise the highest goes, unless a lower one is unhealthy;
 // the lowest unhealthy condemned pet may always be removed.
-func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet, condemned []*corev1.Pod, p *progress) error {
+func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet, condemned []*corev1.Pod, claimsBehind map[int]bool, p *progress) error {
 	for _, pod := range condemned {
 		if isTerminating(pod) {
 			p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
@@ -265,6 +267,9 @@ func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet,
 	}
 	for _, pod := range condemned {
 		if isFinished(pod) {
+			if claimsHold(set, pod, claimsBehind, p) {
+				return nil
+			}
 			p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 			return c.deletePet(ctx, set, pod, fmt.Sprintf("%s; it ended with phase %s, so it goes first", condemnedWhy(set, pod), pod.Status.Phase))
 		}
@@ -279,8 +284,22 @@ func (c *defaultSetControl) scaleDown(ctx context.Context, set *kennelv1.PetSet,
 			break
 		}
 	}
+	if claimsHold(set, pod, claimsBehind, p) {
+		return nil
+	}
 	p.waiting = fmt.Sprintf("removing pet %s", pod.Name)
 	return c.deletePet(ctx, set, pod, condemnedWhy(set, pod))
+}
+
+// claimsHold reports whether the condemned pet must stay because its
+// claims did not get the owner references the retention policy asks for
+// (the update failed this pass and is retried); it says so in p.
+func claimsHold(set *kennelv1.PetSet, pod *corev1.Pod, claimsBehind map[int]bool, p *progress) bool {
+	if ord, ok := petOrdinal(set, pod); !ok || !claimsBehind[ord] {
+		return false
+	}
+	p.waiting = fmt.Sprintf("waiting to remove pet %s until its claims' owner references are updated", pod.Name)
+	return true
 }
 
 // condemnedWhy says why a pet outside the set's slots is removed.

@@ -196,8 +196,12 @@ func (c *defaultSetControl) setClaims(set *kennelv1.PetSet) ([]*corev1.Persisten
 }
 
 // syncClaimOwners applies the retention policy to the set's claims: any
-// ordinal outside the set's pet slots is condemned.
-func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets []*corev1.Pod) error {
+// ordinal outside the set's pet slots is condemned. It returns the
+// ordinals whose claims did not get the owners asked for: under
+// whenScaled: Delete their condemned pets must stay until they do, for a
+// claim whose pet is gone can no longer be given the reference that lets
+// the garbage collector delete it.
+func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets []*corev1.Pod) (map[int]bool, error) {
 	byOrd := map[int]*corev1.Pod{}
 	for _, p := range pets {
 		if ord, ok := petOrdinal(set, p); ok {
@@ -207,11 +211,14 @@ func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.P
 	keep := slotIndex(petSlots(set))
 	condemned := func(ord int) bool { _, ok := keep[ord]; return !ok }
 	var errs []error
+	behind := map[int]bool{}
 	for _, ch := range planClaimRetention(set, claims, byOrd, condemned) {
 		klog.FromContext(ctx).Info("Updating claim owners after the retention policy", "claim", klog.KObj(ch.Claim), "owners", len(ch.Owners))
 		if err := c.claims.SetClaimOwners(ctx, set, ch.Claim, ch.Owners); err != nil {
 			errs = append(errs, fmt.Errorf("claim %s owners: %w", ch.Claim.Name, err))
+			_, ord, _ := claimIdentity(set, ch.Claim)
+			behind[ord] = true
 		}
 	}
-	return errors.Join(errs...)
+	return behind, errors.Join(errs...)
 }

@@ -62,6 +62,9 @@ type observed struct {
 	replicas, condemned []*corev1.Pod
 	revs                *revisions
 	progress            progress
+	// claimsBehind are the ordinals whose claims did not get the owner
+	// references the retention policy asks for; their condemned pets stay.
+	claimsBehind map[int]bool
 	// resizeChecked says claims were compared with their templates in this
 	// pass; resized is then the VolumeClaimsResized condition (nil: none).
 	// A pass that did not compare them leaves the condition as it is.
