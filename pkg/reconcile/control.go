@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,7 @@ func (p *progress) block(b *BlockedError) {
 // first, then the ordering logic (or the teardown of a deleted set), then
 // status and revision history.
 func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod) (time.Duration, error) {
+	set = c.status.Latest(set)
 	revs, err := c.syncRevisions(ctx, set)
 	if revs == nil || revs.update == nil {
 		if revs != nil && err != nil {
@@ -111,6 +113,13 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 	var blocked *BlockedError
 	if errors.As(err, &blocked) {
 		pass.progress.block(blocked)
+	}
+	// Status counts the pets this and earlier passes created that the
+	// cache does not show yet: the next pass, seeing them, then finds
+	// nothing new to write.
+	if unseen := c.exp.Unseen(setKey(set)); len(unseen) > 0 {
+		pass.pets = withUnseen(pets, unseen)
+		pass.replicas, pass.condemned = partition(set, pass.pets)
 	}
 	now := c.clock.Now()
 	pass.progress.wait(nextAvailable(set, pets, now))
@@ -215,6 +224,27 @@ func (c *defaultSetControl) recheckExpectations(ctx context.Context, set *kennel
 	}
 	p.wait(expectationRecheck)
 	return false
+}
+
+// withUnseen returns the cached pets and the created pets the cache does
+// not show yet. A pod the API server has just created is Pending.
+func withUnseen(pets, unseen []*corev1.Pod) []*corev1.Pod {
+	out := slices.Clone(pets)
+	cached := make(map[string]bool, len(pets))
+	for _, p := range pets {
+		cached[p.Name] = true
+	}
+	for _, pod := range unseen {
+		if cached[pod.Name] {
+			continue
+		}
+		if pod.Status.Phase == "" {
+			pod = pod.DeepCopy()
+			pod.Status.Phase = corev1.PodPending
+		}
+		out = append(out, pod)
+	}
+	return out
 }
 
 // setKey is the workqueue and expectations key of the set.

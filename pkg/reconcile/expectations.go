@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
@@ -32,6 +33,7 @@ type expectations struct {
 
 type setExpectations struct {
 	creates map[string]time.Time        // pod name -> when the create was issued
+	made    map[string]*corev1.Pod      // pod name -> the pod as the API server returned it
 	deletes map[types.UID]pendingDelete // pod UID -> the pod's name and when the delete was issued
 }
 
@@ -47,7 +49,7 @@ func newExpectations(clock Clock) *expectations {
 func (e *expectations) get(key cache.ObjectName) *setExpectations {
 	s := e.sets[key]
 	if s == nil {
-		s = &setExpectations{creates: map[string]time.Time{}, deletes: map[types.UID]pendingDelete{}}
+		s = &setExpectations{creates: map[string]time.Time{}, made: map[string]*corev1.Pod{}, deletes: map[types.UID]pendingDelete{}}
 		e.sets[key] = s
 	}
 	return s
@@ -58,6 +60,34 @@ func (e *expectations) ExpectCreate(key cache.ObjectName, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.get(key).creates[name] = e.clock.Now()
+}
+
+// Created records the pod the API server returned for an expected create,
+// until the cache shows it (Unseen).
+func (e *expectations) Created(key cache.ObjectName, pod *corev1.Pod) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sets[key]; s != nil {
+		if _, ok := s.creates[pod.Name]; ok {
+			s.made[pod.Name] = pod
+		}
+	}
+}
+
+// Unseen returns the pods created for the set that the cache has not shown
+// yet, in no particular order.
+func (e *expectations) Unseen(key cache.ObjectName) []*corev1.Pod {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sets[key]
+	if s == nil {
+		return nil
+	}
+	out := make([]*corev1.Pod, 0, len(s.made))
+	for _, pod := range s.made {
+		out = append(out, pod)
+	}
+	return out
 }
 
 // ExpectDelete records that the pod with the name and UID is about to be deleted.
@@ -74,6 +104,7 @@ func (e *expectations) CreationObserved(key cache.ObjectName, name string) {
 	defer e.mu.Unlock()
 	if s := e.sets[key]; s != nil {
 		delete(s.creates, name)
+		delete(s.made, name)
 	}
 }
 
@@ -100,6 +131,7 @@ func (e *expectations) Satisfied(key cache.ObjectName) bool {
 	for name, at := range s.creates {
 		if now.Sub(at) > expectationTTL {
 			delete(s.creates, name)
+			delete(s.made, name)
 		}
 	}
 	for uid, d := range s.deletes {

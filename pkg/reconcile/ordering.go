@@ -245,9 +245,14 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 			p.waiting = fmt.Sprintf("creating %d pets", len(w.create))
 		}
 		slots := petSlots(set)
-		errs = append(errs, batched(len(w.create), func(i int) error {
+		err := batched(len(w.create), func(i int) error {
 			return c.createPet(ctx, set, w.create[i], slots[w.create[i]], revs, createWhy(set, slots, w.create[i], batch))
-		}))
+		})
+		if err == nil && !batch {
+			// What the next pass, seeing the new pet Pending, will say.
+			p.waiting = awaitReady(ordinal.PetName(set.Name, slots[w.create[0]]))
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -338,17 +343,22 @@ const notReadyGrace = 30 * time.Second
 func (c *defaultSetControl) notReady(pod *corev1.Pod, now time.Time, behind string, p *progress) {
 	since := notReadySince(pod)
 	if pod.Status.Phase != corev1.PodRunning && !isFailed(pod) {
-		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
+		p.waiting = awaitReady(pod.Name)
 		return
 	}
 	if left := since.Add(notReadyGrace).Sub(now); !since.IsZero() && left > 0 {
-		p.waiting = fmt.Sprintf("waiting for pet %s to become Running and Ready", pod.Name)
+		p.waiting = awaitReady(pod.Name)
 		p.wait(left)
 		return
 	}
 	// Since when, as a time: the message stays the same from pass to pass.
 	p.blocked = &BlockedError{Reason: ReasonPetNotReady,
 		Message: fmt.Sprintf("pet %s is not Ready since %s; %s", pod.Name, since.UTC().Format(time.RFC3339), behind)}
+}
+
+// awaitReady is what a set waits on while the pet starts.
+func awaitReady(name string) string {
+	return fmt.Sprintf("waiting for pet %s to become Running and Ready", name)
 }
 
 // rollingUpdate deletes, from the highest ordinal down to the partition,

@@ -43,8 +43,9 @@ func (e *BlockedError) Unwrap() error { return e.Err }
 // PetControl is the narrow object manager through which the ordering logic
 // changes the cluster: pets and their claims.
 type PetControl interface {
-	// CreatePet creates the pet's missing claims, then the pet.
-	CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error
+	// CreatePet creates the pet's missing claims, then the pet, and
+	// returns the pet as the API server stored it.
+	CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) (*corev1.Pod, error)
 	// DeletePet deletes the pet, only if it still has the same UID.
 	DeletePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error
 	// EnsureClaims creates any missing claim of the pet with the ordinal.
@@ -70,30 +71,30 @@ func NewPetControl(client clientset.Interface, claimLister corelisters.Persisten
 	return &realPetControl{client: client, claimLister: claimLister, recorder: recorder, metrics: metrics}
 }
 
-func (c *realPetControl) CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
+func (c *realPetControl) CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) (*corev1.Pod, error) {
 	ord, ok := petOrdinal(set, pod)
 	if !ok {
-		return fmt.Errorf("pod %s is not a pet of %s", pod.Name, set.Name)
+		return nil, fmt.Errorf("pod %s is not a pet of %s", pod.Name, set.Name)
 	}
 	if err := c.EnsureClaims(ctx, set, ord); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := c.client.CoreV1().Pods(set.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	created, err := c.client.CoreV1().Pods(set.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case err == nil:
 		c.metrics.petCreated()
 		c.recorder.Eventf(set, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Created pet %s", pod.Name)
-		return nil
+		return created, nil
 	case apierrors.IsAlreadyExists(err):
 		// The deterministic name makes a second pod for the ordinal
 		// impossible; the cache was behind. The next sync sees the pod.
-		return err
+		return nil, err
 	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "Could not create pet %s: %v", pod.Name, err)
-		return &BlockedError{Reason: ReasonFailedCreate, Message: fmt.Sprintf("Pod %s rejected", pod.Name), Err: err}
+		return nil, &BlockedError{Reason: ReasonFailedCreate, Message: fmt.Sprintf("Pod %s rejected", pod.Name), Err: err}
 	default:
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedCreate, "Could not create pet %s: %v", pod.Name, err)
-		return err
+		return nil, err
 	}
 }
 
@@ -236,13 +237,15 @@ func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet,
 	klog.FromContext(ctx).Info("Creating pet", "pet", klog.KObj(pod), "revision", revision, "reason", why)
 	key := setKey(set)
 	c.exp.ExpectCreate(key, pod.Name)
-	if err := c.pets.CreatePet(ctx, set, pod); err != nil {
+	created, err := c.pets.CreatePet(ctx, set, pod)
+	if err != nil {
 		c.exp.CreationObserved(key, pod.Name)
 		if apierrors.IsAlreadyExists(err) {
 			return c.nameTaken(ctx, set, pod.Name, err)
 		}
 		return err
 	}
+	c.exp.Created(key, created)
 	return nil
 }
 

@@ -152,8 +152,8 @@ func (r *recordingPets) record(call string) error {
 	return nil
 }
 
-func (r *recordingPets) CreatePet(_ context.Context, _ *kennelv1.PetSet, pod *corev1.Pod) error {
-	return r.record("create " + pod.Name)
+func (r *recordingPets) CreatePet(_ context.Context, _ *kennelv1.PetSet, pod *corev1.Pod) (*corev1.Pod, error) {
+	return pod, r.record("create " + pod.Name)
 }
 func (r *recordingPets) DeletePet(_ context.Context, _ *kennelv1.PetSet, pod *corev1.Pod) error {
 	return r.record("delete " + pod.Name)
@@ -286,7 +286,7 @@ func TestCreatePetCreatesMissingClaimsFirst(t *testing.T) {
 		return false, nil, nil
 	})
 	pc := s.control.pets
-	if err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
+	if _, err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(order, []string{"persistentvolumeclaims", "pods"}) {
@@ -299,7 +299,7 @@ func TestCreatePetCreatesMissingClaimsFirst(t *testing.T) {
 	}
 	s.world()
 	s.refresh()
-	if err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
+	if _, err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(order, []string{"pods"}) {

@@ -85,6 +85,9 @@ type memStatus struct {
 	last   *kennelv1.PetSetStatus
 }
 
+// Latest returns the set: the simulator's set always shows the last write.
+func (m *memStatus) Latest(set *kennelv1.PetSet) *kennelv1.PetSet { return set }
+
 func (m *memStatus) UpdatePetSetStatus(_ context.Context, _ *kennelv1.PetSet, status *kennelv1.PetSetStatus) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

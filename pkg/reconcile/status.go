@@ -3,7 +3,9 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
@@ -22,23 +25,46 @@ import (
 type StatusUpdater interface {
 	// UpdatePetSetStatus writes status to the set, retrying on conflicts.
 	UpdatePetSetStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus) error
+	// Latest returns the set as this updater last wrote it while the
+	// cache still shows an earlier version of it, else set itself. A pass
+	// that starts from it neither writes the same status twice nor
+	// conflicts with its own write.
+	Latest(set *kennelv1.PetSet) *kennelv1.PetSet
 }
 
 type realStatusUpdater struct {
 	client versioned.Interface
+
+	mu      sync.Mutex
+	written map[types.UID]*writtenSet
 }
+
+// writtenSet is a set as the updater last wrote it, and the resource
+// versions of it the cache may still show (its own writes before that one
+// and the version the first of them was made over).
+type writtenSet struct {
+	set   *kennelv1.PetSet
+	stale []string
+	at    time.Time
+}
+
+// writtenTTL bounds how long a write is remembered: a cache that has not
+// shown it by then has missed it, and a deleted set's entry goes.
+const writtenTTL = time.Minute
 
 // NewStatusUpdater returns a StatusUpdater that writes through the status
 // subresource and, on a conflict, re-reads the set and retries.
 func NewStatusUpdater(client versioned.Interface) StatusUpdater {
-	return &realStatusUpdater{client: client}
+	return &realStatusUpdater{client: client, written: map[types.UID]*writtenSet{}}
 }
 
 func (u *realStatusUpdater) UpdatePetSetStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus) error {
 	current := set.DeepCopy()
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+	var stored *kennelv1.PetSet
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		current.Status = *status
-		_, err := u.client.KennelV1().PetSets(current.Namespace).UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		var err error
+		stored, err = u.client.KennelV1().PetSets(current.Namespace).UpdateStatus(ctx, current, metav1.UpdateOptions{})
 		if err == nil || !apierrors.IsConflict(err) {
 			return err
 		}
@@ -47,11 +73,49 @@ func (u *realStatusUpdater) UpdatePetSetStatus(ctx context.Context, set *kennelv
 			return getErr
 		}
 		if fresh.UID != set.UID {
+			stored = nil
 			return nil // the set was replaced; its own sync writes its status
 		}
 		current = fresh.DeepCopy()
 		return err
 	})
+	if err == nil && stored != nil {
+		u.remember(set, stored)
+	}
+	return err
+}
+
+// remember records the set as written over the version before.
+func (u *realStatusUpdater) remember(before, stored *kennelv1.PetSet) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	for uid, w := range u.written {
+		if now.Sub(w.at) > writtenTTL {
+			delete(u.written, uid)
+		}
+	}
+	stale := []string{before.ResourceVersion}
+	if w := u.written[stored.UID]; w != nil && w.set.ResourceVersion == before.ResourceVersion {
+		// A write over our own last write: the cache may show either.
+		stale = append(w.stale[max(0, len(w.stale)-7):], before.ResourceVersion)
+	}
+	u.written[stored.UID] = &writtenSet{set: stored, stale: stale, at: now}
+}
+
+func (u *realStatusUpdater) Latest(set *kennelv1.PetSet) *kennelv1.PetSet {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	w := u.written[set.UID]
+	switch {
+	case w == nil:
+		return set
+	case slices.Contains(w.stale, set.ResourceVersion):
+		return w.set
+	}
+	// The cache shows our write, or a later change by someone else.
+	delete(u.written, set.UID)
+	return set
 }
 
 // observed is what one pass saw and decided: the input of the status.
