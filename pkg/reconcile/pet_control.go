@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -121,7 +122,17 @@ func (c *realPetControl) GetPet(ctx context.Context, namespace, name string) (*c
 }
 
 func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) error {
-	_, err := c.client.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{})
+	// A patch, not an Update: cached pods are partial (TrimForCache). The
+	// resourceVersion makes it fail with a conflict if the pod changed.
+	meta := map[string]any{"labels": pod.Labels}
+	if pod.ResourceVersion != "" {
+		meta["resourceVersion"] = pod.ResourceVersion
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedUpdate, "Could not repair the identity labels of pet %s: %v", pod.Name, err)
 		return err

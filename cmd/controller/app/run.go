@@ -68,8 +68,11 @@ func Run(ctx context.Context, opts *Options, stdout io.Writer) error {
 	recorder, stopEvents := newRecorder(ctx, kube)
 	defer stopEvents()
 
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(opts.Namespace))
-	kennelFactory := kennelinformers.NewSharedInformerFactoryWithOptions(kennel, 0, kennelinformers.WithNamespace(opts.Namespace))
+	// Cached objects are trimmed to what the controller reads.
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0,
+		kubeinformers.WithNamespace(opts.Namespace), kubeinformers.WithTransform(reconcile.TrimForCache))
+	kennelFactory := kennelinformers.NewSharedInformerFactoryWithOptions(kennel, 0,
+		kennelinformers.WithNamespace(opts.Namespace), kennelinformers.WithTransform(reconcile.TrimForCache))
 	ctrl, err := reconcile.NewController(ctx, kube, kennel,
 		kennelFactory.Kennel().V1().PetSets(),
 		kubeFactory.Core().V1().Pods(),
