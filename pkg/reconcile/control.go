@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -37,9 +36,11 @@ type deps struct {
 	status     StatusUpdater
 	finalizers FinalizerControl
 
-	services       corelisters.ServiceLister
-	claimLister    corelisters.PersistentVolumeClaimLister
-	revisionLister appslisters.ControllerRevisionLister
+	services corelisters.ServiceLister
+	// claimIndex and revisionIndex are the informers' indexers, with
+	// Indexers (ownership.go) added.
+	claimIndex    cache.Indexer
+	revisionIndex cache.Indexer
 
 	exp      *expectations
 	clock    Clock

@@ -42,7 +42,7 @@ type Controller struct {
 	exp          *expectations
 
 	setLister     kennellisters.PetSetLister
-	podLister     corelisters.PodLister
+	podIndex      cache.Indexer // with Indexers (ownership.go)
 	claimLister   corelisters.PersistentVolumeClaimLister
 	serviceLister corelisters.ServiceLister
 	synced        []cache.InformerSynced
@@ -81,12 +81,17 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 	if opts.RateLimiter == nil {
 		opts.RateLimiter = DefaultRateLimiter()
 	}
+	for _, inf := range []cache.SharedIndexInformer{podInformer.Informer(), claimInformer.Informer(), revisionInformer.Informer()} {
+		if err := inf.AddIndexers(Indexers()); err != nil {
+			return nil, fmt.Errorf("adding the controller's indexes: %w", err)
+		}
+	}
 	c := &Controller{
 		kennelClient:  kennelClient,
 		kubeClient:    kubeClient,
 		exp:           newExpectations(opts.Clock),
 		setLister:     setInformer.Lister(),
-		podLister:     podInformer.Lister(),
+		podIndex:      podInformer.Informer().GetIndexer(),
 		claimLister:   claimInformer.Lister(),
 		serviceLister: serviceInformer.Lister(),
 		synced: []cache.InformerSynced{
@@ -100,17 +105,17 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		metrics:  opts.Metrics,
 	}
 	c.control = newSetControl(deps{
-		pets:           NewPetControl(kubeClient, c.claimLister, recorder, opts.Metrics),
-		claims:         NewClaimControl(kubeClient),
-		revisions:      NewRevisionControl(kubeClient),
-		status:         NewStatusUpdater(kennelClient),
-		finalizers:     NewFinalizerControl(kennelClient),
-		services:       c.serviceLister,
-		claimLister:    c.claimLister,
-		revisionLister: revisionInformer.Lister(),
-		exp:            c.exp,
-		clock:          opts.Clock,
-		recorder:       recorder,
+		pets:          NewPetControl(kubeClient, c.claimLister, recorder, opts.Metrics),
+		claims:        NewClaimControl(kubeClient),
+		revisions:     NewRevisionControl(kubeClient),
+		status:        NewStatusUpdater(kennelClient),
+		finalizers:    NewFinalizerControl(kennelClient),
+		services:      c.serviceLister,
+		claimIndex:    claimInformer.Informer().GetIndexer(),
+		revisionIndex: revisionInformer.Informer().GetIndexer(),
+		exp:           c.exp,
+		clock:         opts.Clock,
+		recorder:      recorder,
 	})
 	if err := c.addHandlers(logger, setInformer, podInformer, claimInformer, serviceInformer, revisionInformer); err != nil {
 		return nil, err
@@ -227,7 +232,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonInvalidSpec, "invalid selector: %v", err)
 		return 0, nil
 	}
-	all, err := c.podLister.Pods(ns).List(labels.Everything())
+	all, err := ownedAndOrphans[*corev1.Pod](c.podIndex, set)
 	if err != nil {
 		return 0, err
 	}

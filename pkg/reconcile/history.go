@@ -101,7 +101,7 @@ func (c *defaultSetControl) claimRevisions(ctx context.Context, set *kennelv1.Pe
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := c.revisionLister.ControllerRevisions(set.Namespace).List(labels.Everything())
+	all, err := ownedAndOrphans[*appsv1.ControllerRevision](c.revisionIndex, set)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
@@ -182,14 +182,18 @@ func (c *defaultSetControl) setClaims(set *kennelv1.PetSet) ([]*corev1.Persisten
 	if len(set.Spec.VolumeClaimTemplates) == 0 {
 		return nil, nil
 	}
-	all, err := c.claimLister.PersistentVolumeClaims(set.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
 	var out []*corev1.PersistentVolumeClaim
-	for _, claim := range all {
-		if _, _, ok := claimIdentity(set, claim); ok {
-			out = append(out, claim)
+	for _, tmpl := range claimTemplateNames(set) {
+		family, err := c.claimIndex.ByIndex(claimFamilyIndex, claimFamilyKey(set.Namespace, tmpl+"-"+set.Name))
+		if err != nil {
+			return nil, err
+		}
+		for _, obj := range family {
+			if claim, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+				if _, _, ok := claimIdentity(set, claim); ok && !slices.Contains(out, claim) {
+					out = append(out, claim)
+				}
+			}
 		}
 	}
 	return out, nil

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -169,10 +168,10 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 		events:   &eventLog{},
 		status:   &memStatus{},
 		set:      set,
-		podIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
-		claimIdx: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
-		svcIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
-		revIdx:   cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}),
+		podIdx:   simIndexer(),
+		claimIdx: simIndexer(),
+		svcIdx:   simIndexer(),
+		revIdx:   simIndexer(),
 		hold:     map[string]bool{},
 		fail:     map[string]bool{},
 		liveAt:   map[string][]string{},
@@ -515,22 +514,29 @@ func (s *sim) setReplicas(n int32) {
 	s.set.Generation++
 }
 
+// simIndexer is a cache with the controller's indexes.
+func simIndexer() cache.Indexer {
+	idx := Indexers()
+	idx[cache.NamespaceIndex] = cache.MetaNamespaceIndexFunc
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, idx)
+}
+
 // deps returns the ordering logic's collaborators over the sim: real
 // controls writing to the fake clientset, listers over the sim's caches.
 func (s *sim) deps() deps {
 	claims := corelisters.NewPersistentVolumeClaimLister(s.claimIdx)
 	return deps{
-		pets:           NewPetControl(s.client, claims, s.events, nil),
-		claims:         NewClaimControl(s.client),
-		revisions:      NewRevisionControl(s.client),
-		status:         s.status,
-		finalizers:     NewFinalizerControl(kennelfake.NewSimpleClientset()),
-		services:       corelisters.NewServiceLister(s.svcIdx),
-		claimLister:    claims,
-		revisionLister: appslisters.NewControllerRevisionLister(s.revIdx),
-		exp:            s.exp,
-		clock:          s.clock,
-		recorder:       s.events,
+		pets:          NewPetControl(s.client, claims, s.events, nil),
+		claims:        NewClaimControl(s.client),
+		revisions:     NewRevisionControl(s.client),
+		status:        s.status,
+		finalizers:    NewFinalizerControl(kennelfake.NewSimpleClientset()),
+		services:      corelisters.NewServiceLister(s.svcIdx),
+		claimIndex:    s.claimIdx,
+		revisionIndex: s.revIdx,
+		exp:           s.exp,
+		clock:         s.clock,
+		recorder:      s.events,
 	}
 }
 
