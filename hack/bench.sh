@@ -19,6 +19,8 @@
 #   BENCH_IDLE=30s           peer-finder idle window
 #   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0)
 #   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
+#   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
+#   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
@@ -68,6 +70,8 @@ if [ ! -x "$upstream" ]; then
   mv "$upstream.tmp" "$upstream"
 fi
 
+cached=${BENCH_CACHED-1000,5000}
+cached=${cached:-0} # 0: no memory scenario
 args=(
   --suite="$suites"
   --sandbox="$bin/bench-sandbox"
@@ -80,10 +84,20 @@ args=(
   --idle="${BENCH_IDLE:-30s}"
   --ordered="${BENCH_ORDERED:-10,30}"
   --parallel="${BENCH_PARALLEL:-100}"
+  --cached-pods="$cached"
   --out="$out/summary.md"
 )
 if [[ ,$suites, == *,controller,* ]]; then
   args+=(--plane-bin="$(hack/plane-binaries.sh)")
+fi
+if [ -n "${BENCH_BASELINE_REV:-}" ]; then
+  rev=$(git rev-parse --short "$BENCH_BASELINE_REV")
+  log "building the baseline controller at $rev"
+  tree=$(mktemp -d)
+  git archive "$rev" | tar -x -C "$tree"
+  (cd "$tree" && CGO_ENABLED=0 go build -trimpath -o "$bin/controller-$rev" ./cmd/controller)
+  rm -rf "$tree"
+  args+=(--baseline-controller="$bin/controller-$rev")
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/kennel-bench-XXXXXX")
 start=$SECONDS

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,8 +47,12 @@ type ControllerConfig struct {
 	OrderedSizes []int
 	// Parallel is the Parallel scale-up size; 0 skips it.
 	Parallel int
-	Dir      string
-	Logf     func(format string, args ...any)
+	// CachedPods are the stages of the memory scenario (memory.go); none
+	// skips it. BaselineController, if set, is measured beside kennel's.
+	CachedPods         []int
+	BaselineController string
+	Dir                string
+	Logf               func(format string, args ...any)
 }
 
 // The client rate limits of kennel's controller are set to the plane's
@@ -208,7 +213,11 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	}
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
-	return controllerSections(scenarios, results, rss, hwm, kcmRSS, c), nil
+	sections := controllerSections(scenarios, results, rss, hwm, kcmRSS, c)
+	if slices.ContainsFunc(c.CachedPods, func(n int) bool { return n > 0 }) {
+		sections = append(sections, cachedPodsMemory(ctx, p, c))
+	}
+	return sections, nil
 }
 
 func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPid int, ns, set string, sc scenario) sample {

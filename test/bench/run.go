@@ -28,6 +28,8 @@ type Options struct {
 	Nodes                                         int
 	OrderedSizes                                  []int
 	Parallel                                      int
+	CachedPods                                    []int
+	BaselineController                            string
 	WorkDir                                       string
 	Out                                           string
 }
@@ -78,6 +80,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 			secs, err := Controller(ctx, ControllerConfig{
 				Controller: o.Controller, PlaneBin: o.PlaneBin, CRD: o.CRD,
 				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
+				CachedPods: o.CachedPods, BaselineController: o.BaselineController,
 				Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})
 			if err != nil {

@@ -31,6 +31,8 @@ func main() {
 	fs.IntVar(&o.Nodes, "nodes", 3, "simulated nodes of the plane")
 	fs.IntSliceVar(&o.OrderedSizes, "ordered", []int{10}, "OrderedReady scale-up sizes (0→N)")
 	fs.IntVar(&o.Parallel, "parallel", 100, "Parallel scale-up size (0→N); 0 skips")
+	fs.IntSliceVar(&o.CachedPods, "cached-pods", []int{1000, 5000}, "stages of the controller memory scenario (pods cached); 0 skips it")
+	fs.StringVar(&o.BaselineController, "baseline-controller", "", "an earlier controller binary measured beside kennel's in the memory scenario")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "scratch directory (default: a temporary one, kept on failure)")
 	fs.StringVar(&o.Out, "out", "", "also write the summary here")
 	if err := fs.Parse(os.Args[1:]); err != nil {
