@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -141,7 +142,7 @@ func (c *Controller) addHandlers(logger klog.Logger, setInformer kennelinformers
 			AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod,
 		}},
 		{claimInformer.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: c.claimChanged, UpdateFunc: func(_, obj any) { c.claimChanged(obj) }, DeleteFunc: c.claimChanged,
+			AddFunc: c.claimChanged, UpdateFunc: c.claimUpdated, DeleteFunc: c.claimChanged,
 		}},
 		{revisionInformer.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.revisionChanged, UpdateFunc: func(_, obj any) { c.revisionChanged(obj) }, DeleteFunc: c.revisionChanged,
@@ -430,6 +431,31 @@ func (c *Controller) claimChanged(obj any) {
 		return
 	}
 	c.enqueueMatching(claim.Namespace, claim.Labels)
+}
+
+// claimUpdated queues the claim's set when something the controller reads
+// of a claim changed: the volume binder's and protection controller's own
+// writes (volume name, annotations, finalizers) queue nothing.
+func (c *Controller) claimUpdated(oldObj, newObj any) {
+	old, okOld := oldObj.(*corev1.PersistentVolumeClaim)
+	claim, okNew := newObj.(*corev1.PersistentVolumeClaim)
+	if okOld && okNew && !claimChangeMatters(old, claim) {
+		return
+	}
+	c.claimChanged(newObj)
+}
+
+// claimChangeMatters reports whether the update changed what the
+// controller reads of a claim: labels, owners, deletion, the storage
+// request, and the phase, capacity and conditions that resizing reports.
+func claimChangeMatters(old, claim *corev1.PersistentVolumeClaim) bool {
+	return !equality.Semantic.DeepEqual(old.Labels, claim.Labels) ||
+		!equality.Semantic.DeepEqual(old.OwnerReferences, claim.OwnerReferences) ||
+		!equality.Semantic.DeepEqual(old.DeletionTimestamp, claim.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(old.Spec.Resources, claim.Spec.Resources) ||
+		old.Status.Phase != claim.Status.Phase ||
+		!equality.Semantic.DeepEqual(old.Status.Capacity, claim.Status.Capacity) ||
+		!equality.Semantic.DeepEqual(old.Status.Conditions, claim.Status.Conditions)
 }
 
 // serviceChanged queues the sets the Service governs.
