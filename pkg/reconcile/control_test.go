@@ -35,8 +35,7 @@ func condition(set *kennelv1.PetSet, t string) *metav1.Condition {
 
 func TestOrderedScaleUpAndDown(t *testing.T) {
 	set := newSet("web", 0, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.converge(5, "0 replicas did not converge")
+	s := settledSim(t, set)
 	for _, tc := range []struct {
 		replicas      int32
 		wantCreates   []string
@@ -151,8 +150,7 @@ func countOf(list []string, name string) int {
 
 func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
 	set := newSet("web", 5, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(40)
+	s := settledSim(t, set)
 	s.hold["web-3"] = true
 	s.steps(3)
 	s.setReplicas(2)
@@ -171,8 +169,7 @@ func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
 
 func TestScaleDownRemovesFirstUnhealthyPet(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	s.hold["web-2"] = true
 	s.steps(3)
 	s.setReplicas(1)
@@ -204,8 +201,7 @@ func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
 	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("db", 2, policy)
-			s := newSim(t, set, newService("db"))
-			s.run(20)
+			s := settledSim(t, set)
 			claimsBefore := s.claims()
 			uid := s.livePods()[1].UID
 			s.fail["db-1"] = true
@@ -425,8 +421,7 @@ func TestRejectedPodBecomesConditionWithBackoff(t *testing.T) {
 
 func TestPauseAnnotationHaltsScaling(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(10)
+	s := settledSim(t, set)
 	pod := s.livePods()[0]
 	pod.Annotations = map[string]string{InitializedAnnotation: "false"}
 	if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
@@ -456,10 +451,7 @@ func TestPauseAnnotationHaltsScaling(t *testing.T) {
 func TestOrdinalsStart(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	set.Spec.Ordinals = &appsv1.StatefulSetOrdinals{Start: 5}
-	s := newSim(t, set, newService("web"))
-	if s.run(30) > 30 {
-		t.Fatal("did not converge")
-	}
+	s := settledSim(t, set)
 	if !slices.Equal(s.creates, names("web", 5, 6, 7)) {
 		t.Fatalf("creates %v", s.creates)
 	}
@@ -506,8 +498,7 @@ func TestMinReadySecondsWaitsAndRequeues(t *testing.T) {
 
 func TestStatusWrittenOnlyOnChange(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	s := settledSim(t, set)
 	_ = s.step()
 	writes := s.status.writes
 	for range 3 {
@@ -523,8 +514,7 @@ func TestStatusWrittenOnlyOnChange(t *testing.T) {
 
 func TestRollingUpdateFromHighestOrdinal(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	old := s.set.Status.UpdateRevision
 	set.Spec.Template.Spec.Containers[0].Image = "nginx:2"
 	set.Generation++
@@ -609,8 +599,7 @@ func TestUnobservedExpectationIsRechecked(t *testing.T) {
 // pet is healthy: waiting on it would halt the scale-down for good.
 func TestFailedCondemnedPetDoesNotBlockScaleDown(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	s.setReplicas(0)
 	s.fail["web-0"] = true
 	s.world()
@@ -627,10 +616,7 @@ func TestReservedOrdinals(t *testing.T) {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			set.Spec.ReserveOrdinals = []int32{1}
-			s := newSim(t, set, newService("web"))
-			if s.run(30) > 30 {
-				t.Fatalf("did not converge: %v", s.podNames())
-			}
+			s := settledSim(t, set)
 			if got := s.podNames(); !slices.Equal(got, names("web", 0, 2, 3)) {
 				t.Fatalf("pods %v, want web-0 web-2 web-3 (1 reserved)", got)
 			}
@@ -671,8 +657,7 @@ func TestRollbackOfBrokenRollout(t *testing.T) {
 	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
-			s := newSim(t, set, newService("web"))
-			s.run(30)
+			s := settledSim(t, set)
 			good := templateRevision(set)
 
 			set.Spec.Template.Spec.Containers[0].Image = "broken"

@@ -60,8 +60,7 @@ func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
 	for _, policy := range bothPolicies {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
-			s := newSim(t, set, newService("web"))
-			s.run(30)
+			s := settledSim(t, set)
 			r1 := s.set.Status.UpdateRevision
 			if r1 == "" || s.set.Status.CurrentRevision != r1 || len(s.revisions()) != 1 {
 				t.Fatalf("initial status %+v, %d revisions", s.set.Status, len(s.revisions()))
@@ -107,8 +106,7 @@ func TestMaxUnavailableNeverExceeded(t *testing.T) {
 			set := newSet("web", 6, policy)
 			mu := intstr.FromInt32(2)
 			set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{MaxUnavailable: &mu}
-			s := newSim(t, set, newService("web"))
-			s.run(60)
+			s := settledSim(t, set)
 			s.setImage("nginx:2")
 			peak := 0
 			for range 80 {
@@ -131,8 +129,7 @@ func TestMaxUnavailableNeverExceeded(t *testing.T) {
 
 func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 	set := newSet("web", 4, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(40)
+	s := settledSim(t, set)
 	r1 := s.set.Status.UpdateRevision
 	part := int32(3)
 	s.set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &part}
@@ -172,8 +169,7 @@ func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 func TestOnDeleteUpdatesOnlyDeletedPets(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	s.setImage("nginx:2")
 	s.steps(20)
 	if len(s.deletes) != 0 {
@@ -199,8 +195,7 @@ func TestStuckRolloutRecoversOnRevert(t *testing.T) {
 		t.Run(string(policy), func(t *testing.T) {
 			set := newSet("web", 3, policy)
 			set.Annotations = map[string]string{ProgressDeadlineAnnotation: "30"}
-			s := newSim(t, set, newService("web"))
-			s.run(30)
+			s := settledSim(t, set)
 			r1 := s.set.Status.UpdateRevision
 			s.setImage("nginx:broken")
 			s.hold["web-2"] = true // the kubelet never makes web-2 Ready again
@@ -246,12 +241,8 @@ func TestStuckRolloutRecoversOnRevert(t *testing.T) {
 
 func TestRetentionWhenScaledDelete(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-	}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	deleteClaims(set)
+	s := settledSim(t, set)
 	_ = s.step()
 	owners := func(name string) string {
 		c, err := s.client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), name, metav1.GetOptions{})
@@ -285,8 +276,7 @@ func TestRetentionWhenScaledDelete(t *testing.T) {
 func TestOrderedTeardown(t *testing.T) {
 	set := newSet("web", 4, appsv1.ParallelPodManagement)
 	set.Annotations = map[string]string{OrderedTeardownAnnotation: "true"}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	if !hasFinalizer(s.set) {
 		t.Fatalf("finalizer not added: %v", s.set.Finalizers)
 	}
@@ -317,8 +307,7 @@ func TestOrderedTeardown(t *testing.T) {
 
 func TestReservedOrdinalKeepsPetsAndClaims(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	web0 := s.livePods()[0].UID
 	s.set.Spec.ReserveOrdinals = []int32{1}
 	s.set.Generation++
@@ -343,10 +332,9 @@ func TestClaimResize(t *testing.T) {
 	set := newSet("web", 2, appsv1.ParallelPodManagement)
 	class := "fast"
 	set.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = &class
-	s := newSim(t, set, newService("web"),
+	s := settledSim(t, set,
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, AllowVolumeExpansion: &yes},
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fixed"}, AllowVolumeExpansion: &no})
-	s.run(20)
 	s.set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	s.set.Generation++
 	_ = s.step()
@@ -426,8 +414,7 @@ func TestRevisionHistoryTrimmed(t *testing.T) {
 	set := newSet("web", 2, appsv1.ParallelPodManagement)
 	limit := int32(1)
 	set.Spec.RevisionHistoryLimit = &limit
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	s := settledSim(t, set)
 	for i := 2; i <= 5; i++ {
 		s.setImage("nginx:" + strconv.Itoa(i))
 		s.steps(30)
@@ -463,8 +450,7 @@ func templateRevision(set *kennelv1.PetSet) string {
 func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 	set := newSet("web", 3, appsv1.ParallelPodManagement)
 	set.Annotations = map[string]string{OrderedTeardownAnnotation: "true"}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	now := metav1.NewTime(s.clock.Now())
 	s.set.DeletionTimestamp = &now
 	s.set.Finalizers = append(s.set.Finalizers, metav1.FinalizerOrphanDependents)
@@ -491,12 +477,8 @@ func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 // revision churn.
 func TestSettledPassesWriteNothing(t *testing.T) {
 	set := newSet("web", 3, appsv1.ParallelPodManagement)
-	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-	}
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	deleteClaims(set)
+	s := settledSim(t, set)
 	s.steps(3)
 	updates := func() int {
 		n := 0

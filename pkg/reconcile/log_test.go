@@ -80,8 +80,7 @@ func TestDecisionsAreLoggedAtDefaultLevel(t *testing.T) {
 
 func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.converge(30, "did not converge: %v", s.podNames())
+	s := settledSim(t, set)
 	// The last pet goes not Ready: nothing is left to create, so the
 	// message must not say that creation waits.
 	s.hold["web-1"] = true
@@ -103,8 +102,7 @@ func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 }
 
 func TestClaimsResizedOnlyOnceAsked(t *testing.T) {
-	s := newSim(t, newSet("web", 2, appsv1.ParallelPodManagement), newService("web"))
-	s.converge(20, "did not converge: %v", s.podNames())
+	s := settledSim(t, newSet("web", 2, appsv1.ParallelPodManagement))
 	if c := condition(s.set, kennelv1.PetSetVolumeClaimsResized); c != nil {
 		t.Fatalf("VolumeClaimsResized %+v on a set whose claims were never resized", c)
 	}

@@ -3,14 +3,13 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +22,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	kennelfake "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned/fake"
@@ -193,6 +193,27 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 	return s
 }
 
+// settledSim returns a sim of set, its governing Service and objs, run
+// until the set has converged; the test fails if it does not within 60
+// steps.
+func settledSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
+	t.Helper()
+	s := newSim(t, set, append([]runtime.Object{newService(set.Name)}, objs...)...)
+	if s.run(60) > 60 {
+		t.Fatalf("%s did not converge: %v", set.Name, s.podNames())
+	}
+	return s
+}
+
+// deleteClaims makes the set delete its claims both when it is deleted and
+// when it is scaled down.
+func deleteClaims(set *kennelv1.PetSet) {
+	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+	}
+}
+
 func (s *sim) nextUID() types.UID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,33 +360,29 @@ func (s *sim) refresh() {
 		}
 	}
 	s.exp.mu.Unlock()
-	if err := s.podIdx.Replace(podObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.podIdx, podObjs)
 	claims, _ := s.client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
-	claimObjs := []any{}
-	for i := range claims.Items {
-		claimObjs = append(claimObjs, &claims.Items[i])
-	}
-	if err := s.claimIdx.Replace(claimObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.claimIdx, pointers(claims.Items))
 	revs, _ := s.client.AppsV1().ControllerRevisions("").List(ctx, metav1.ListOptions{})
-	revObjs := []any{}
-	for i := range revs.Items {
-		revObjs = append(revObjs, &revs.Items[i])
-	}
-	if err := s.revIdx.Replace(revObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.revIdx, pointers(revs.Items))
 	svcs, _ := s.client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	svcObjs := []any{}
-	for i := range svcs.Items {
-		svcObjs = append(svcObjs, &svcs.Items[i])
-	}
-	if err := s.svcIdx.Replace(svcObjs, ""); err != nil {
+	s.replace(s.svcIdx, pointers(svcs.Items))
+}
+
+// replace sets the cache's content to objs, as an informer's relist does.
+func (s *sim) replace(idx cache.Indexer, objs []any) {
+	if err := idx.Replace(objs, ""); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// pointers returns pointers to the listed items, as the caches hold them.
+func pointers[T any](items []T) []any {
+	out := make([]any, 0, len(items))
+	for i := range items {
+		out = append(out, &items[i])
+	}
+	return out
 }
 
 // sync runs one pass of the ordering logic over the cached pets the set owns.
