@@ -34,7 +34,7 @@ func TestDecisionsAreLoggedAtDefaultLevel(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
 	logs := captureLogs(s)
-	s.converge(40, "scale-up did not converge: %v", s.podNames())
+	s.converge(40, "scale-up did not converge")
 	s.steps(3) // status catches up
 	wantLines(t, logs(),
 		`Storing revision of the template.*revision="web-`,
@@ -74,7 +74,7 @@ func TestDecisionsAreLoggedAtDefaultLevel(t *testing.T) {
 
 	// Scale-down names its reason.
 	s.setReplicas(2)
-	s.converge(30, "scale-down did not converge: %v", s.podNames())
+	s.converge(30, "scale-down did not converge")
 	wantLines(t, logs(), `Deleting pet.*pet="default/web-2".*reason="scale-down to 2"`)
 }
 

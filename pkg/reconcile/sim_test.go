@@ -199,9 +199,7 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 func settledSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 	t.Helper()
 	s := newSim(t, set, append([]runtime.Object{newService(set.Name)}, objs...)...)
-	if s.run(60) > 60 {
-		t.Fatalf("%s did not converge: %v", set.Name, s.podNames())
-	}
+	s.converge(60, "%s did not converge", set.Name)
 	return s
 }
 
@@ -463,6 +461,13 @@ func (s *sim) run(maxSteps int) int {
 // bothPolicies are the pod management policies, for tests that run under each.
 var bothPolicies = []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement}
 
+// underBothPolicies runs test as a subtest under each pod management policy.
+func underBothPolicies(t *testing.T, test func(t *testing.T, policy appsv1.PodManagementPolicyType)) {
+	for _, policy := range bothPolicies {
+		t.Run(string(policy), func(t *testing.T) { test(t, policy) })
+	}
+}
+
 // steps runs n steps of the sim, whatever they return.
 func (s *sim) steps(n int) {
 	for range n {
@@ -470,12 +475,13 @@ func (s *sim) steps(n int) {
 	}
 }
 
-// converge runs the sim until it converges and fails the test with the
-// message if it does not within maxSteps.
+// converge runs the sim until it converges and fails the test, saying what
+// did not converge (format and args) and where the sim stands, if it does
+// not within maxSteps.
 func (s *sim) converge(maxSteps int, format string, args ...any) {
 	s.t.Helper()
 	if steps := s.run(maxSteps); steps > maxSteps {
-		s.t.Fatalf(format, args...)
+		s.t.Fatalf("%s within %d steps: pods %v, status %+v", fmt.Sprintf(format, args...), maxSteps, s.podNames(), s.set.Status)
 	}
 }
 
@@ -506,6 +512,20 @@ func (s *sim) checkOnePerOrdinal() {
 			s.violate("two pods for ordinal %d: %s and %s", ord, other, p.Name)
 		}
 		seen[ord] = p.Name
+	}
+}
+
+// wantStalled fails the test unless the set's Progressing condition is
+// False with the reason and a message naming what (a pet, a claim, the
+// cause), and an event with the reason was recorded.
+func (s *sim) wantStalled(reason, what string) {
+	s.t.Helper()
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != reason || !strings.Contains(c.Message, what) {
+		s.t.Fatalf("Progressing %+v, want False/%s naming %s", c, reason, what)
+	}
+	if !s.events.has(reason) {
+		s.t.Errorf("no %s event; events %v", reason, s.events.events)
 	}
 }
 
