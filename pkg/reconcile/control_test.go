@@ -145,33 +145,38 @@ func countOf(list []string, name string) int {
 	return n
 }
 
-func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
-	set := newSet("web", 5, appsv1.OrderedReadyPodManagement)
-	s := settledSim(t, set)
-	s.hold["web-3"] = true
-	s.steps(3)
-	s.setReplicas(2)
-	s.steps(10)
-	// web-4 is healthy but web-3 is not: the scale-down halts.
-	if len(s.deletes) != 0 {
-		t.Fatalf("deleted %v while web-3 is unhealthy", s.deletes)
+// An OrderedReady scale-down waits while a condemned pet is unhealthy,
+// unless that pet is the next to go: it is removed first.
+func TestScaleDownWithUnhealthyPet(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		from, to    int32
+		unhealthy   string
+		halts       bool
+		wantDeletes []string
+	}{
+		{"halts below a healthy condemned pet", 5, 2, "web-3", true, names("web", 4, 3, 2)},
+		{"removes the unhealthy highest pet first", 3, 1, "web-2", false, names("web", 2, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := settledSim(t, newSet("web", tc.from, appsv1.OrderedReadyPodManagement))
+			s.hold[tc.unhealthy] = true
+			s.steps(3)
+			s.setReplicas(tc.to)
+			if tc.halts {
+				s.steps(10)
+				if len(s.deletes) != 0 {
+					t.Fatalf("deleted %v while %s is unhealthy", s.deletes, tc.unhealthy)
+				}
+				delete(s.hold, tc.unhealthy)
+			}
+			s.converge(30, "scale-down to %d", tc.to)
+			if !slices.Equal(s.deletes, tc.wantDeletes) {
+				t.Errorf("deletes %v, want %v", s.deletes, tc.wantDeletes)
+			}
+			s.assertNoViolations()
+		})
 	}
-	delete(s.hold, "web-3")
-	s.converge(30, "did not converge")
-	if !slices.Equal(s.deletes, names("web", 4, 3, 2)) {
-		t.Errorf("deletes %v", s.deletes)
-	}
-	s.assertNoViolations()
-}
-
-func TestScaleDownRemovesFirstUnhealthyPet(t *testing.T) {
-	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := settledSim(t, set)
-	s.hold["web-2"] = true
-	s.steps(3)
-	s.setReplicas(1)
-	s.converge(30, "scale-down blocked by the unhealthy highest pet")
-	s.assertNoViolations()
 }
 
 func TestParallelIgnoresUnhealthyPets(t *testing.T) {
