@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kennel-dev/kennel/internal/testenv"
 )
 
 func TestParse(t *testing.T) {
@@ -170,13 +172,7 @@ func TestValidateNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := ValidateNames(tt.set, tt.templates, tt.start, tt.replicas)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("unexpected error: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("error = %v; want one containing %q", err, tt.wantErr)
-			}
+			testenv.WantError(t, ValidateNames(tt.set, tt.templates, tt.start, tt.replicas), tt.wantErr)
 		})
 	}
 }
