@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,60 +69,85 @@ func state(ts *testscript.TestScript) *scriptState {
 // dns wait-queries N        wait until the server has seen N queries
 // dns mode normal|servfail|refused|silent|wrongid|malformed
 func cmdDNS(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) == 0 {
-		ts.Fatalf("usage: dns start|srv|addr|delete|mode ...")
-	}
 	st := state(ts)
-	if args[0] == "start" {
+	start := func() {
 		s, err := dnstest.Start()
 		ts.Check(err)
 		st.dns = s
 		ts.Defer(s.Close)
 		ts.Setenv("DNS", s.Addr)
+	}
+	modes := map[string]dnstest.Mode{"normal": dnstest.Normal, "servfail": dnstest.ServFail, "refused": dnstest.Refused,
+		"silent": dnstest.Silent, "wrongid": dnstest.WrongID, "malformed": dnstest.Malformed}
+	serverCmd(ts, neg, args, "dns", start, func() bool { return st.dns != nil }, map[string]subcommand{
+		"srv":    {"NAME TARGET...", 1, func(a []string) { st.dns.SetSRV(a[0], a[1:]...) }},
+		"addr":   {"HOST IP...", 2, func(a []string) { st.dns.SetAddrs(a[0], a[1:]...) }},
+		"delete": {"NAME", 1, func(a []string) { st.dns.DeleteSRV(a[0]) }},
+		"wait-queries": {"N", 1, func(a []string) {
+			n, err := strconv.Atoi(a[0])
+			ts.Check(err)
+			var seen int64
+			if !poll(20*time.Second, 5*time.Millisecond, func() bool {
+				u, t := st.dns.Queries()
+				seen = u + t
+				return seen >= int64(n)
+			}) {
+				ts.Fatalf("only %d queries", seen)
+			}
+		}},
+		"mode": {"normal|servfail|refused|silent|wrongid|malformed", 1, func(a []string) {
+			m, ok := modes[a[0]]
+			if !ok {
+				ts.Fatalf("unknown mode %q", a[0])
+			}
+			st.dns.SetMode(m)
+		}},
+	})
+}
+
+// subcommand is one subcommand of a script command that drives a fake
+// server.
+type subcommand struct {
+	usage string // its arguments
+	min   int    // how many arguments it needs at least
+	run   func(args []string)
+}
+
+// serverCmd runs the script command name that drives a fake server:
+// "start" starts it (start); any other subcommand needs it started and at
+// least the arguments the subcommand asks for.
+func serverCmd(ts *testscript.TestScript, neg bool, args []string, name string, start func(), started func() bool, subs map[string]subcommand) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: %s start|%s ...", name, strings.Join(slices.Sorted(maps.Keys(subs)), "|"))
+	}
+	if args[0] == "start" {
+		start()
 		return
 	}
-	if st.dns == nil {
-		ts.Fatalf("dns start first")
+	if !started() {
+		ts.Fatalf("%s start first", name)
 	}
-	switch args[0] {
-	case "srv":
-		if len(args) < 2 {
-			ts.Fatalf("usage: dns srv NAME TARGET...")
-		}
-		st.dns.SetSRV(args[1], args[2:]...)
-	case "addr":
-		if len(args) < 3 {
-			ts.Fatalf("usage: dns addr HOST IP...")
-		}
-		st.dns.SetAddrs(args[1], args[2:]...)
-	case "wait-queries":
-		// Waits until the server has received at least N queries.
-		n, err := strconv.Atoi(args[1])
-		ts.Check(err)
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			u, t := st.dns.Queries()
-			if u+t >= int64(n) {
-				break
-			}
-			if time.Now().After(deadline) {
-				ts.Fatalf("only %d queries", u+t)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	case "delete":
-		st.dns.DeleteSRV(args[1])
-	case "mode":
-		modes := map[string]dnstest.Mode{"normal": dnstest.Normal, "servfail": dnstest.ServFail, "refused": dnstest.Refused,
-			"silent": dnstest.Silent, "wrongid": dnstest.WrongID, "malformed": dnstest.Malformed}
-		m, ok := modes[args[1]]
-		if !ok {
-			ts.Fatalf("unknown mode %q", args[1])
-		}
-		st.dns.SetMode(m)
-	default:
-		ts.Fatalf("unknown dns subcommand %q", args[0])
+	sub, ok := subs[args[0]]
+	switch {
+	case !ok:
+		ts.Fatalf("unknown %s subcommand %q", name, args[0])
+	case len(args)-1 < sub.min:
+		ts.Fatalf("usage: %s %s %s", name, args[0], sub.usage)
 	}
+	sub.run(args[1:])
+}
+
+// poll calls done every interval until it returns true or timeout has
+// passed, and reports whether it returned true.
+func poll(timeout, interval time.Duration, done func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+	return true
 }
 
 // exitcode N PROG ARGS...: runs PROG and requires exit status N; stdout and
@@ -156,16 +183,13 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		re = regexp.MustCompile(args[1])
 	}
 	path := ts.MkAbs(args[0])
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil && (re == nil || re.Match(b)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("timed out waiting for %s to match %v; content: %q", args[0], re, b)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var b []byte
+	if !poll(20*time.Second, 10*time.Millisecond, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil && (re == nil || re.Match(b))
+	}) {
+		ts.Fatalf("timed out waiting for %s to match %v; content: %q", args[0], re, b)
 	}
 }
 
@@ -188,22 +212,18 @@ func cmdPidGone(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	ts.Check(err)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var gone bool
+	if !poll(5*time.Second, 10*time.Millisecond, func() bool {
 		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		gone := err != nil
+		gone = err != nil
 		if !gone {
 			s := string(st)
 			i := strings.LastIndexByte(s, ')')
 			gone = i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 		}
-		if gone != neg {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("process %d: gone=%v, want %v", pid, gone, !neg)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return gone != neg
+	}) {
+		ts.Fatalf("process %d: gone=%v, want %v", pid, gone, !neg)
 	}
 }
 
@@ -242,54 +262,37 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 // api compact                 forget the history: watches from before get 410 Gone
 // api wait-watch              wait until a watch is open
 func cmdAPI(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) == 0 {
-		ts.Fatalf("usage: api start|slice|delete|forbid|down|up|compact|wait-watch ...")
-	}
 	st := state(ts)
-	if args[0] == "start" {
+	start := func() {
 		st.api = apitest.Start()
 		ts.Defer(st.api.Close)
 		kc, err := st.api.WriteKubeconfig(ts.MkAbs("."))
 		ts.Check(err)
 		ts.Setenv("KUBECONFIG_FAKE", kc)
-		return
 	}
-	if st.api == nil {
-		ts.Fatalf("api start first")
-	}
-	switch args[0] {
-	case "slice":
-		if len(args) < 3 {
-			ts.Fatalf("usage: api slice NAME FAMILY EP...")
-		}
-		var eps []kubeapi.Endpoint
-		for _, e := range args[3:] {
-			host, addr, _ := strings.Cut(e, "=")
-			ready, serving := true, true
-			if a, cond, ok := strings.Cut(addr, "%"); ok {
-				addr = a
-				ready, serving = cond != "notready", false
+	serverCmd(ts, neg, args, "api", start, func() bool { return st.api != nil }, map[string]subcommand{
+		"slice": {"NAME FAMILY EP...", 2, func(a []string) {
+			var eps []kubeapi.Endpoint
+			for _, e := range a[2:] {
+				host, addr, _ := strings.Cut(e, "=")
+				ready, serving := true, true
+				if ip, cond, ok := strings.Cut(addr, "%"); ok {
+					addr = ip
+					ready, serving = cond != "notready", false
+				}
+				eps = append(eps, apitest.Endpoint(host, ready, serving, addr))
 			}
-			eps = append(eps, apitest.Endpoint(host, ready, serving, addr))
-		}
-		st.api.Apply(apitest.Slice("default", "web", args[1], args[2], eps...))
-	case "delete":
-		st.api.Delete("default", args[1])
-	case "forbid":
-		st.api.Forbid(args[1])
-	case "down", "up":
-		st.api.SetDown(args[0] == "down")
-	case "compact":
-		st.api.Compact()
-	case "wait-watch":
-		deadline := time.Now().Add(20 * time.Second)
-		for st.api.OpenWatches() == 0 {
-			if time.Now().After(deadline) {
+			st.api.Apply(apitest.Slice("default", "web", a[0], a[1], eps...))
+		}},
+		"delete":  {"NAME", 1, func(a []string) { st.api.Delete("default", a[0]) }},
+		"forbid":  {"USER", 1, func(a []string) { st.api.Forbid(a[0]) }},
+		"down":    {"", 0, func([]string) { st.api.SetDown(true) }},
+		"up":      {"", 0, func([]string) { st.api.SetDown(false) }},
+		"compact": {"", 0, func([]string) { st.api.Compact() }},
+		"wait-watch": {"", 0, func([]string) {
+			if !poll(20*time.Second, 5*time.Millisecond, func() bool { return st.api.OpenWatches() > 0 }) {
 				ts.Fatalf("no watch opened")
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	default:
-		ts.Fatalf("unknown api subcommand %q", args[0])
-	}
+		}},
+	})
 }

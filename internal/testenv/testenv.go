@@ -5,7 +5,9 @@
 //   - SkipOrFail: a missing prerequisite (plane binaries, nginx, java, …)
 //     skips a test, or fails it under KENNEL_E2E_REQUIRED=1;
 //   - Consistently: "nothing happens for a while", checked by polling
-//     throughout the period rather than by sleeping and looking once.
+//     throughout the period rather than by sleeping and looking once;
+//   - WantAll and WantError: the checks of a command's output and of an
+//     error against an expected fragment, written once.
 //
 // It imports the standard library only.
 package testenv
@@ -14,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,4 +68,31 @@ func Consistently(ctx context.Context, d, interval time.Duration, check func(con
 		case <-tick.C:
 		}
 	}
+}
+
+// WantAll reports an error of t for each of wants that text lacks; what
+// names the text in the message ("output", "log").
+func WantAll(t testing.TB, what, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+}
+
+// WantError reports an error of t unless err is what want asks for: no
+// error when want is "", else an error whose message contains want. It
+// returns whether err was as wanted.
+func WantError(t testing.TB, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("unexpected error: %v", err)
+		return false
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("error %v, want one containing %q", err, want)
+		return false
+	}
+	return true
 }

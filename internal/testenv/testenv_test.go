@@ -9,15 +9,19 @@ import (
 	"time"
 )
 
-// fakeT records what SkipOrFail does to a test.
+// fakeT records what the helpers do to a test.
 type fakeT struct {
 	testing.TB
 	skipped, failed string
+	errors          []string
 }
 
 func (f *fakeT) Helper()                           {}
 func (f *fakeT) Skip(args ...any)                  { f.skipped = fmt.Sprint(args...) }
 func (f *fakeT) Fatalf(format string, args ...any) { f.failed = fmt.Sprintf(format, args...) }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
 
 func TestSkipOrFail(t *testing.T) {
 	for _, tc := range []struct {
@@ -79,6 +83,39 @@ func TestConsistently(t *testing.T) {
 			}
 			if calls < tc.minCalls {
 				t.Errorf("check called %d times, want >= %d", calls, tc.minCalls)
+			}
+		})
+	}
+}
+
+func TestWantAll(t *testing.T) {
+	f := &fakeT{}
+	WantAll(f, "log", "peers changed: 0 → 1\nSERVFAIL\n", "SERVFAIL", "peers changed", "NXDOMAIN", "refused")
+	if len(f.errors) != 2 || !strings.Contains(f.errors[0], `log lacks "NXDOMAIN"`) || !strings.Contains(f.errors[1], `log lacks "refused"`) {
+		t.Fatalf("errors %q, want one for NXDOMAIN and one for refused", f.errors)
+	}
+	if !strings.Contains(f.errors[0], "SERVFAIL") {
+		t.Errorf("error %q does not show the text", f.errors[0])
+	}
+}
+
+func TestWantError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+		ok   bool
+	}{
+		{name: "no error wanted, none", ok: true},
+		{name: "no error wanted, one", err: errors.New("boom"), want: ""},
+		{name: "error wanted, none", want: "--workers"},
+		{name: "error wanted, another", err: errors.New("--qps must be positive"), want: "--workers"},
+		{name: "error wanted, it", err: errors.New("--workers must be positive"), want: "--workers", ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeT{}
+			if got := WantError(f, tc.err, tc.want); got != tc.ok || (len(f.errors) == 0) != tc.ok {
+				t.Fatalf("WantError = %v with errors %q, want %v", got, f.errors, tc.ok)
 			}
 		})
 	}

@@ -6,62 +6,58 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kennel-dev/kennel/internal/testenv"
 )
 
-func TestParse(t *testing.T) {
-	tests := []struct {
-		name   string
-		parent string
-		ord    int
-		ok     bool
-	}{
-		{"web-0", "web", 0, true},
-		{"web-10", "web", 10, true},
-		{"my-web-7", "my-web", 7, true},
-		{"a-2147483647", "a", math.MaxInt32, true},
-		{"a-2147483648", "", 0, false},
-		{"a-99999999999999999999999", "", 0, false},
-		{"web-01", "", 0, false},
-		{"web-00", "", 0, false},
-		{"web--1", "web-", 1, true},
-		{"web-", "", 0, false},
-		{"-1", "", 0, false},
-		{"web", "", 0, false},
-		{"", "", 0, false},
-		{"web-1a", "", 0, false},
-		{"web-+1", "", 0, false},
-		{"web- 1", "", 0, false},
-		{"web-١", "", 0, false}, // non-ASCII digit
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			parent, ord, ok := Parse(tt.name)
-			if parent != tt.parent || ord != tt.ord || ok != tt.ok {
-				t.Errorf("Parse(%q) = %q, %d, %v; want %q, %d, %v", tt.name, parent, ord, ok, tt.parent, tt.ord, tt.ok)
-			}
-		})
+// parsed is what Parse and ParseFQDN return; the zero value is "not a pet".
+type parsed struct {
+	parent string
+	ord    int
+	ok     bool
+}
+
+// checkParser reports each input that parse (named name) does not parse as
+// cases say.
+func checkParser(t *testing.T, name string, parse func(string) (string, int, bool), cases map[string]parsed) {
+	t.Helper()
+	for in, want := range cases {
+		if parent, ord, ok := parse(in); (parsed{parent, ord, ok}) != want {
+			t.Errorf("%s(%q) = %q, %d, %v; want %+v", name, in, parent, ord, ok, want)
+		}
 	}
 }
 
+func TestParse(t *testing.T) {
+	checkParser(t, "Parse", Parse, map[string]parsed{
+		"web-0":                     {"web", 0, true},
+		"web-10":                    {"web", 10, true},
+		"my-web-7":                  {"my-web", 7, true},
+		"a-2147483647":              {"a", math.MaxInt32, true},
+		"a-2147483648":              {},
+		"a-99999999999999999999999": {},
+		"web-01":                    {},
+		"web-00":                    {},
+		"web--1":                    {"web-", 1, true},
+		"web-":                      {},
+		"-1":                        {},
+		"web":                       {},
+		"":                          {},
+		"web-1a":                    {},
+		"web-+1":                    {},
+		"web- 1":                    {},
+		"web-١":                     {}, // non-ASCII digit
+	})
+}
+
 func TestParseFQDN(t *testing.T) {
-	tests := []struct {
-		fqdn   string
-		parent string
-		ord    int
-		ok     bool
-	}{
-		{"web-3.web.default.svc.cluster.local.", "web", 3, true},
-		{"zk-12.zk-hs.prod.svc.iron-cluster.local", "zk", 12, true},
-		{"web-3", "web", 3, true},
-		{"web.web-3.default", "", 0, false},
-		{".web-3", "", 0, false},
-	}
-	for _, tt := range tests {
-		parent, ord, ok := ParseFQDN(tt.fqdn)
-		if parent != tt.parent || ord != tt.ord || ok != tt.ok {
-			t.Errorf("ParseFQDN(%q) = %q, %d, %v; want %q, %d, %v", tt.fqdn, parent, ord, ok, tt.parent, tt.ord, tt.ok)
-		}
-	}
+	checkParser(t, "ParseFQDN", ParseFQDN, map[string]parsed{
+		"web-3.web.default.svc.cluster.local.":    {"web", 3, true},
+		"zk-12.zk-hs.prod.svc.iron-cluster.local": {"zk", 12, true},
+		"web-3":             {"web", 3, true},
+		"web.web-3.default": {},
+		".web-3":            {},
+	})
 }
 
 func TestNames(t *testing.T) {
@@ -170,13 +166,7 @@ func TestValidateNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := ValidateNames(tt.set, tt.templates, tt.start, tt.replicas)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("unexpected error: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("error = %v; want one containing %q", err, tt.wantErr)
-			}
+			testenv.WantError(t, ValidateNames(tt.set, tt.templates, tt.start, tt.replicas), tt.wantErr)
 		})
 	}
 }

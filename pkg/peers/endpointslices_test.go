@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/pkg/peers/dnstest"
 	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
 	"github.com/kennel-dev/kennel/pkg/peers/kubeapi/apitest"
@@ -129,16 +130,8 @@ type sourceRun struct {
 
 func startSource(t *testing.T, api *apitest.Server) *sourceRun {
 	t.Helper()
-	kc, err := api.WriteKubeconfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := kubeapi.LoadKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := &sourceRun{api: api, obs: make(chan Observation, 100), done: make(chan struct{})}
-	src := &APISource{Client: kubeapi.NewClient(cfg), Service: "web", Namespace: "default", Domain: "cluster.local",
+	src := &APISource{Client: kubeapi.NewClient(api.Config()), Service: "web", Namespace: "default", Domain: "cluster.local",
 		RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		Logf: func(format string, args ...any) {
 			r.mu.Lock()
@@ -197,17 +190,6 @@ func (r *sourceRun) logCount(substr string) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestAPISourceWatchEvents(t *testing.T) {
 	api := apitest.Start()
 	defer api.Close()
@@ -217,7 +199,7 @@ func TestAPISourceWatchEvents(t *testing.T) {
 	if got := r.next(t); got != "web-0" {
 		t.Fatalf("first list: %q", got)
 	}
-	waitFor(t, "the watch", func() bool { return api.OpenWatches() == 1 })
+	eventually(t, "the watch", func() bool { return api.OpenWatches() == 1 })
 	steps := []struct {
 		do   func()
 		want string
@@ -257,7 +239,7 @@ func TestAPISourceResumesWatch(t *testing.T) {
 	if got := r.next(t); got != "web-0" {
 		t.Fatalf("first list: %q", got)
 	}
-	waitFor(t, "the watch", func() bool { return api.OpenWatches() == 1 })
+	eventually(t, "the watch", func() bool { return api.OpenWatches() == 1 })
 	// The server ends the watch; a change made meanwhile comes with the
 	// resumed watch, from the last resource version, without a new list.
 	api.EndWatches()
@@ -282,7 +264,7 @@ func TestAPISourceOutageAndGone(t *testing.T) {
 	if got := r.next(t); got != "web-0,web-1" {
 		t.Fatalf("first list: %q", got)
 	}
-	waitFor(t, "the watch", func() bool { return api.OpenWatches() == 1 })
+	eventually(t, "the watch", func() bool { return api.OpenWatches() == 1 })
 	api.SetDown(true)
 	if got := r.next(t); !strings.HasPrefix(got, "error: ") {
 		t.Fatalf("outage: got %q, want the error", got)
@@ -327,13 +309,8 @@ func TestAPISourceForbidden(t *testing.T) {
 	if !errors.As(o.Err, &fe) {
 		t.Fatalf("got %+v, want a ForbiddenError", o)
 	}
-	msg := fe.Error()
-	for _, want := range []string{`namespace "default"`, "kind: Role", `resources: ["endpointslices"]`, `verbs: ["get", "list", "watch"]`,
-		"kind: RoleBinding", "  name: zk\n  namespace: prod", "403 Forbidden"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message lacks %q:\n%s", want, msg)
-		}
-	}
+	testenv.WantAll(t, "message", fe.Error(), `namespace "default"`, "kind: Role", `resources: ["endpointslices"]`, `verbs: ["get", "list", "watch"]`,
+		"kind: RoleBinding", "  name: zk\n  namespace: prod", "403 Forbidden")
 	select {
 	case <-r.done:
 	case <-time.After(5 * time.Second):

@@ -145,11 +145,7 @@ func TestIntegrationSidecarScaleUpDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := log.String()
-	for _, want := range []string{"peers changed: 0 → 1 (+web-0.", "peers changed: 3 → 2 (-web-2.", "SERVFAIL", "peers changed: 2 → 0 (", "this pod is no longer among its peers"} {
-		if !strings.Contains(l, want) {
-			t.Errorf("log lacks %q:\n%s", want, l)
-		}
-	}
+	testenv.WantAll(t, "log", l, "peers changed: 0 → 1 (+web-0.", "peers changed: 3 → 2 (-web-2.", "SERVFAIL", "peers changed: 2 → 0 (", "this pod is no longer among its peers")
 	if strings.Count(l, "SERVFAIL") != 1 {
 		t.Errorf("SERVFAIL logged %d times:\n%s", strings.Count(l, "SERVFAIL"), l)
 	}

@@ -39,13 +39,6 @@ func TestDeriveDomain(t *testing.T) {
 		{"zk.svc.my-domain", "zk", "my-domain"},
 		// Namespace entry for another namespace when nothing better exists.
 		{"other.svc.foo.bar", "zk", "foo.bar"},
-		// "svc" as the second label of a node domain that is not Kubernetes'.
-		{"ec2.internal corp.example.com", "default", ""},
-		{"", "default", ""},
-		{"svc.", "default", ""},
-		{"svc", "default", ""},
-		// svc-prefixed labels are not "svc".
-		{"svcs.cluster.local svc-x.local", "default", ""},
 		// A namespace called "svc" is ambiguous: "svc.svc.cluster.local" reads
 		// as "svc.<domain>" first. Pinned; pass --domain in that namespace.
 		{"svc.svc.cluster.local svc.cluster.local cluster.local", "svc", "svc.cluster.local"},
@@ -53,6 +46,20 @@ func TestDeriveDomain(t *testing.T) {
 		got := DeriveDomain(strings.Fields(tc.search), tc.ns)
 		if got != tc.want {
 			t.Errorf("DeriveDomain(%q, %q) = %q, want %q", tc.search, tc.ns, got, tc.want)
+		}
+	}
+	// Search lists with no Kubernetes domain in them derive none.
+	for _, search := range []string{
+		// "svc" as the second label of a node domain that is not Kubernetes'.
+		"ec2.internal corp.example.com",
+		"",
+		"svc.",
+		"svc",
+		// svc-prefixed labels are not "svc".
+		"svcs.cluster.local svc-x.local",
+	} {
+		if got := DeriveDomain(strings.Fields(search), "default"); got != "" {
+			t.Errorf("DeriveDomain(%q, \"default\") = %q, want none", search, got)
 		}
 	}
 }

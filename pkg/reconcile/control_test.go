@@ -35,8 +35,7 @@ func condition(set *kennelv1.PetSet, t string) *metav1.Condition {
 
 func TestOrderedScaleUpAndDown(t *testing.T) {
 	set := newSet("web", 0, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.converge(5, "0 replicas did not converge")
+	s := settledSim(t, set)
 	for _, tc := range []struct {
 		replicas      int32
 		wantCreates   []string
@@ -48,7 +47,7 @@ func TestOrderedScaleUpAndDown(t *testing.T) {
 		{2, names("web", 0, 1, 2, 3, 4), names("web", 4, 3, 2), names("web", 0, 1)},
 	} {
 		s.setReplicas(tc.replicas)
-		s.converge(60, "scale to %d did not converge; pods %v", tc.replicas, s.podNames())
+		s.converge(60, "scale to %d did not converge", tc.replicas)
 		if !slices.Equal(s.creates, tc.wantCreates) {
 			t.Errorf("scale to %d: creates %v, want %v", tc.replicas, s.creates, tc.wantCreates)
 		}
@@ -92,11 +91,17 @@ func TestOrderedCreatesOnePetPerSync(t *testing.T) {
 	s.assertNoViolations()
 }
 
-func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
-	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
+// web1Held returns a sim of a 3-pet OrderedReady set whose web-1 the
+// kubelet keeps NotReady, 10 steps in: web-0 Ready, web-1 not, no web-2.
+func web1Held(t *testing.T) *sim {
+	s := newSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement), newService("web"))
 	s.hold["web-1"] = true
 	s.steps(10)
+	return s
+}
+
+func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
+	s := web1Held(t)
 	// Within the grace a pet that is not Ready yet is waited for quietly.
 	if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("Progressing %+v within the not-ready grace, want True", c)
@@ -106,23 +111,14 @@ func TestOrderedHaltsOnUnhealthyPetAndResumes(t *testing.T) {
 	if !slices.Equal(s.podNames(), names("web", 0, 1)) {
 		t.Fatalf("pods %v, want web-0 web-1 while web-1 is held", s.podNames())
 	}
-	c := condition(s.set, kennelv1.PetSetProgressing)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonPetNotReady {
-		t.Fatalf("Progressing %+v, want False/%s", c, ReasonPetNotReady)
-	}
-	if !s.events.has(ReasonPetNotReady) {
-		t.Errorf("no %s event; events %v", ReasonPetNotReady, s.events.events)
-	}
+	s.wantStalled(ReasonPetNotReady, "web-1")
 	delete(s.hold, "web-1")
-	s.converge(20, "did not resume; pods %v", s.podNames())
+	s.converge(20, "did not resume")
 	s.assertNoViolations()
 }
 
 func TestNoDeadlockWhenPredecessorFails(t *testing.T) {
-	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.hold["web-1"] = true
-	s.steps(10)
+	s := web1Held(t)
 	// Pet 0 fails while pet 1 is held NotReady: pet 0 must be replaced.
 	s.fail["web-0"] = true
 	s.steps(10)
@@ -149,35 +145,38 @@ func countOf(list []string, name string) int {
 	return n
 }
 
-func TestScaleDownHaltsOnUnhealthyCondemnedPet(t *testing.T) {
-	set := newSet("web", 5, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(40)
-	s.hold["web-3"] = true
-	s.steps(3)
-	s.setReplicas(2)
-	s.steps(10)
-	// web-4 is healthy but web-3 is not: the scale-down halts.
-	if len(s.deletes) != 0 {
-		t.Fatalf("deleted %v while web-3 is unhealthy", s.deletes)
+// An OrderedReady scale-down waits while a condemned pet is unhealthy,
+// unless that pet is the next to go: it is removed first.
+func TestScaleDownWithUnhealthyPet(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		from, to    int32
+		unhealthy   string
+		halts       bool
+		wantDeletes []string
+	}{
+		{"halts below a healthy condemned pet", 5, 2, "web-3", true, names("web", 4, 3, 2)},
+		{"removes the unhealthy highest pet first", 3, 1, "web-2", false, names("web", 2, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := settledSim(t, newSet("web", tc.from, appsv1.OrderedReadyPodManagement))
+			s.hold[tc.unhealthy] = true
+			s.steps(3)
+			s.setReplicas(tc.to)
+			if tc.halts {
+				s.steps(10)
+				if len(s.deletes) != 0 {
+					t.Fatalf("deleted %v while %s is unhealthy", s.deletes, tc.unhealthy)
+				}
+				delete(s.hold, tc.unhealthy)
+			}
+			s.converge(30, "scale-down to %d", tc.to)
+			if !slices.Equal(s.deletes, tc.wantDeletes) {
+				t.Errorf("deletes %v, want %v", s.deletes, tc.wantDeletes)
+			}
+			s.assertNoViolations()
+		})
 	}
-	delete(s.hold, "web-3")
-	s.converge(30, "did not converge: %v", s.podNames())
-	if !slices.Equal(s.deletes, names("web", 4, 3, 2)) {
-		t.Errorf("deletes %v", s.deletes)
-	}
-	s.assertNoViolations()
-}
-
-func TestScaleDownRemovesFirstUnhealthyPet(t *testing.T) {
-	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
-	s.hold["web-2"] = true
-	s.steps(3)
-	s.setReplicas(1)
-	s.converge(30, "scale-down blocked by the unhealthy highest pet: %v", s.podNames())
-	s.assertNoViolations()
 }
 
 func TestParallelIgnoresUnhealthyPets(t *testing.T) {
@@ -196,38 +195,33 @@ func TestParallelIgnoresUnhealthyPets(t *testing.T) {
 		t.Fatalf("Parallel deleted %v in one sync, want 5", s.deletes)
 	}
 	delete(s.hold, "web-0")
-	s.converge(10, "did not converge: %v", s.podNames())
+	s.converge(10, "did not converge")
 	s.assertNoViolations()
 }
 
 func TestFailedPetIsRecreatedWithSameClaim(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("db", 2, policy)
-			s := newSim(t, set, newService("db"))
-			s.run(20)
-			claimsBefore := s.claims()
-			uid := s.livePods()[1].UID
-			s.fail["db-1"] = true
-			_ = s.step()
-			if s.run(20) > 20 {
-				t.Fatalf("did not converge: %v", s.podNames())
-			}
-			if s.livePods()[1].UID == uid {
-				t.Fatalf("db-1 was not replaced")
-			}
-			if !slices.Equal(s.deletes, []string{"db-1"}) {
-				t.Errorf("deletes %v", s.deletes)
-			}
-			if got := s.claims(); !slices.Equal(got, claimsBefore) {
-				t.Errorf("claims %v, want %v reused", got, claimsBefore)
-			}
-			if !s.events.has(ReasonRecreatingFailedPet) {
-				t.Errorf("no %s event", ReasonRecreatingFailedPet)
-			}
-			s.assertNoViolations()
-		})
-	}
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("db", 2, policy)
+		s := settledSim(t, set)
+		claimsBefore := s.claims()
+		uid := s.livePods()[1].UID
+		s.fail["db-1"] = true
+		_ = s.step()
+		s.converge(20, "did not converge")
+		if s.livePods()[1].UID == uid {
+			t.Fatalf("db-1 was not replaced")
+		}
+		if !slices.Equal(s.deletes, []string{"db-1"}) {
+			t.Errorf("deletes %v", s.deletes)
+		}
+		if got := s.claims(); !slices.Equal(got, claimsBefore) {
+			t.Errorf("claims %v, want %v reused", got, claimsBefore)
+		}
+		if !s.events.has(ReasonRecreatingFailedPet) {
+			t.Errorf("no %s event", ReasonRecreatingFailedPet)
+		}
+		s.assertNoViolations()
+	})
 }
 
 // A stale cache (informer behind the API server) must not lead to a second
@@ -271,9 +265,7 @@ func TestStaleCacheIsNotActedOn(t *testing.T) {
 		t.Fatalf("web-0 deleted %d times", n)
 	}
 	s.stale = false
-	if s.run(20) > 20 {
-		t.Fatalf("did not converge")
-	}
+	s.converge(20, "did not converge")
 	s.assertNoViolations()
 }
 
@@ -364,19 +356,11 @@ func TestMissingServiceBlocksUntilCreated(t *testing.T) {
 	if len(s.creates) != 0 {
 		t.Fatalf("created %v without a governing Service", s.creates)
 	}
-	c := condition(s.set, kennelv1.PetSetProgressing)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonServiceNotFound {
-		t.Fatalf("Progressing %+v", c)
-	}
-	if !s.events.has(ReasonServiceNotFound) {
-		t.Errorf("no %s event", ReasonServiceNotFound)
-	}
+	s.wantStalled(ReasonServiceNotFound, "web")
 	if _, err := s.client.CoreV1().Services("default").Create(context.Background(), newService("web"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if s.run(20) > 20 {
-		t.Fatalf("did not converge after the Service appeared")
-	}
+	s.converge(20, "did not converge after the Service appeared")
 }
 
 func TestTerminatingClaimBlocksPet(t *testing.T) {
@@ -390,16 +374,11 @@ func TestTerminatingClaimBlocksPet(t *testing.T) {
 	if len(s.creates) != 0 {
 		t.Fatalf("created %v on a terminating claim", s.creates)
 	}
-	c := condition(s.set, kennelv1.PetSetProgressing)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonClaimTerminating {
-		t.Fatalf("Progressing %+v", c)
-	}
+	s.wantStalled(ReasonClaimTerminating, "data-web-0")
 	if err := s.client.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}, "default", "data-web-0"); err != nil {
 		t.Fatal(err)
 	}
-	if s.run(10) > 10 {
-		t.Fatal("did not converge after the old claim went away")
-	}
+	s.converge(10, "did not converge after the old claim went away")
 }
 
 func TestRejectedPodBecomesConditionWithBackoff(t *testing.T) {
@@ -414,19 +393,12 @@ func TestRejectedPodBecomesConditionWithBackoff(t *testing.T) {
 	if !errors.As(err, &blocked) || blocked.Reason != ReasonFailedCreate {
 		t.Fatalf("err %v, want a BlockedError %s (so the queue backs off)", err, ReasonFailedCreate)
 	}
-	c := condition(s.set, kennelv1.PetSetProgressing)
-	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonFailedCreate {
-		t.Fatalf("Progressing %+v", c)
-	}
-	if !s.events.has(ReasonFailedCreate) {
-		t.Error("no FailedCreate event")
-	}
+	s.wantStalled(ReasonFailedCreate, "exceeded quota")
 }
 
 func TestPauseAnnotationHaltsScaling(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(10)
+	s := settledSim(t, set)
 	pod := s.livePods()[0]
 	pod.Annotations = map[string]string{InitializedAnnotation: "false"}
 	if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
@@ -448,26 +420,19 @@ func TestPauseAnnotationHaltsScaling(t *testing.T) {
 	if _, err := s.client.CoreV1().Pods("default").Update(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if s.run(20) > 20 {
-		t.Fatalf("did not resume: %v", s.podNames())
-	}
+	s.converge(20, "did not resume")
 }
 
 func TestOrdinalsStart(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	set.Spec.Ordinals = &appsv1.StatefulSetOrdinals{Start: 5}
-	s := newSim(t, set, newService("web"))
-	if s.run(30) > 30 {
-		t.Fatal("did not converge")
-	}
+	s := settledSim(t, set)
 	if !slices.Equal(s.creates, names("web", 5, 6, 7)) {
 		t.Fatalf("creates %v", s.creates)
 	}
 	// Lowering the start: new low ordinals are created, the highest removed.
 	set.Spec.Ordinals.Start = 3
-	if s.run(40) > 40 {
-		t.Fatal("did not converge")
-	}
+	s.converge(40, "did not converge")
 	if got := s.podNames(); !slices.Equal(got, names("web", 3, 4, 5)) {
 		t.Fatalf("pods %v", got)
 	}
@@ -493,9 +458,7 @@ func TestMinReadySecondsWaitsAndRequeues(t *testing.T) {
 	if s.set.Status.ReadyReplicas != 1 || s.set.Status.AvailableReplicas != 0 {
 		t.Fatalf("status ready=%d available=%d", s.set.Status.ReadyReplicas, s.set.Status.AvailableReplicas)
 	}
-	if s.run(40) > 40 {
-		t.Fatal("did not converge")
-	}
+	s.converge(40, "did not converge")
 	s.clock.Step(10 * time.Second)
 	_ = s.step()
 	if s.set.Status.AvailableReplicas != 2 {
@@ -506,8 +469,7 @@ func TestMinReadySecondsWaitsAndRequeues(t *testing.T) {
 
 func TestStatusWrittenOnlyOnChange(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	s := settledSim(t, set)
 	_ = s.step()
 	writes := s.status.writes
 	for range 3 {
@@ -523,8 +485,7 @@ func TestStatusWrittenOnlyOnChange(t *testing.T) {
 
 func TestRollingUpdateFromHighestOrdinal(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	old := s.set.Status.UpdateRevision
 	set.Spec.Template.Spec.Containers[0].Image = "nginx:2"
 	set.Generation++
@@ -609,99 +570,82 @@ func TestUnobservedExpectationIsRechecked(t *testing.T) {
 // pet is healthy: waiting on it would halt the scale-down for good.
 func TestFailedCondemnedPetDoesNotBlockScaleDown(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	s.setReplicas(0)
 	s.fail["web-0"] = true
 	s.world()
-	if s.run(30) > 30 {
-		t.Fatalf("scale-down did not finish: %v", s.podNames())
-	}
+	s.converge(30, "scale-down did not finish")
 	if s.deletes[0] != "web-0" {
 		t.Errorf("deletes %v, want the failed web-0 first", s.deletes)
 	}
 }
 
 func TestReservedOrdinals(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("web", 3, policy)
-			set.Spec.ReserveOrdinals = []int32{1}
-			s := newSim(t, set, newService("web"))
-			if s.run(30) > 30 {
-				t.Fatalf("did not converge: %v", s.podNames())
-			}
-			if got := s.podNames(); !slices.Equal(got, names("web", 0, 2, 3)) {
-				t.Fatalf("pods %v, want web-0 web-2 web-3 (1 reserved)", got)
-			}
-			// Reserving a running pet's ordinal removes it; the set grows past it.
-			set.Spec.ReserveOrdinals = []int32{1, 2}
-			set.Generation++
-			if s.run(30) > 30 {
-				t.Fatalf("did not converge: %v", s.podNames())
-			}
-			if got := s.podNames(); !slices.Equal(got, names("web", 0, 3, 4)) {
-				t.Fatalf("pods %v, want web-0 web-3 web-4", got)
-			}
-			if !slices.Contains(s.deletes, "web-2") {
-				t.Errorf("deletes %v, want web-2 removed", s.deletes)
-			}
-			// Releasing the reservations: pets 1 and 2 come back, 3 and 4 go.
-			set.Spec.ReserveOrdinals = nil
-			set.Generation++
-			if s.run(40) > 40 {
-				t.Fatalf("did not converge: %v", s.podNames())
-			}
-			if got := s.podNames(); !slices.Equal(got, names("web", 0, 1, 2)) {
-				t.Fatalf("pods %v, want web-0..2", got)
-			}
-			s.step()
-			if c := condition(s.set, kennelv1.PetSetReady); c == nil || c.Status != metav1.ConditionTrue {
-				t.Errorf("Ready %+v", c)
-			}
-			s.assertNoViolations()
-		})
-	}
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("web", 3, policy)
+		set.Spec.ReserveOrdinals = []int32{1}
+		s := settledSim(t, set)
+		if got := s.podNames(); !slices.Equal(got, names("web", 0, 2, 3)) {
+			t.Fatalf("pods %v, want web-0 web-2 web-3 (1 reserved)", got)
+		}
+		// Reserving a running pet's ordinal removes it; the set grows past it.
+		set.Spec.ReserveOrdinals = []int32{1, 2}
+		set.Generation++
+		s.converge(30, "did not converge")
+		if got := s.podNames(); !slices.Equal(got, names("web", 0, 3, 4)) {
+			t.Fatalf("pods %v, want web-0 web-3 web-4", got)
+		}
+		if !slices.Contains(s.deletes, "web-2") {
+			t.Errorf("deletes %v, want web-2 removed", s.deletes)
+		}
+		// Releasing the reservations: pets 1 and 2 come back, 3 and 4 go.
+		set.Spec.ReserveOrdinals = nil
+		set.Generation++
+		s.converge(40, "did not converge")
+		if got := s.podNames(); !slices.Equal(got, names("web", 0, 1, 2)) {
+			t.Fatalf("pods %v, want web-0..2", got)
+		}
+		s.step()
+		if c := condition(s.set, kennelv1.PetSetReady); c == nil || c.Status != metav1.ConditionTrue {
+			t.Errorf("Ready %+v", c)
+		}
+		s.assertNoViolations()
+	})
 }
 
 // A rollout onto a broken template halts on the first broken pet; fixing
 // the template replaces that pet (it is not available and outdated) and the
 // rollout completes, without deleting anything by hand.
 func TestRollbackOfBrokenRollout(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("web", 3, policy)
-			s := newSim(t, set, newService("web"))
-			s.run(30)
-			good := templateRevision(set)
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("web", 3, policy)
+		s := settledSim(t, set)
+		good := templateRevision(set)
 
-			set.Spec.Template.Spec.Containers[0].Image = "broken"
-			set.Generation++
-			broken := templateRevision(set)
-			s.holdIf = func(p *corev1.Pod) bool { return petRevision(p) == broken }
-			s.steps(40)
-			var revs []string
-			for _, p := range s.livePods() {
-				revs = append(revs, petRevision(p))
-			}
-			if !slices.Equal(revs, []string{good, good, broken}) {
-				t.Fatalf("revisions %v, want the rollout halted after web-2", revs)
-			}
+		set.Spec.Template.Spec.Containers[0].Image = "broken"
+		set.Generation++
+		broken := templateRevision(set)
+		s.holdIf = func(p *corev1.Pod) bool { return petRevision(p) == broken }
+		s.steps(40)
+		var revs []string
+		for _, p := range s.livePods() {
+			revs = append(revs, petRevision(p))
+		}
+		if !slices.Equal(revs, []string{good, good, broken}) {
+			t.Fatalf("revisions %v, want the rollout halted after web-2", revs)
+		}
 
-			set.Spec.Template.Spec.Containers[0].Image = "nginx"
-			set.Generation++
-			if s.run(40) > 40 {
-				t.Fatalf("did not recover: %v", s.podNames())
+		set.Spec.Template.Spec.Containers[0].Image = "nginx"
+		set.Generation++
+		s.converge(40, "did not recover")
+		for _, p := range s.livePods() {
+			if petRevision(p) != good {
+				t.Errorf("%s at %s, want %s", p.Name, petRevision(p), good)
 			}
-			for _, p := range s.livePods() {
-				if petRevision(p) != good {
-					t.Errorf("%s at %s, want %s", p.Name, petRevision(p), good)
-				}
-			}
-			if !s.events.has(ReasonReplacingUnhealthyPet) {
-				t.Error("no ReplacingUnhealthyPet event")
-			}
-			s.assertNoViolations()
-		})
-	}
+		}
+		if !s.events.has(ReasonReplacingUnhealthyPet) {
+			t.Error("no ReplacingUnhealthyPet event")
+		}
+		s.assertNoViolations()
+	})
 }

@@ -220,10 +220,7 @@ func (c *realRevisionControl) RenumberRevision(ctx context.Context, set *kennelv
 
 func (c *realRevisionControl) DeleteRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
 	err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, rev.Name, deleteIfSame(rev))
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	return err
+	return tolerate(err, apierrors.IsNotFound, apierrors.IsConflict)
 }
 
 func (c *realRevisionControl) AdoptRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
@@ -232,8 +229,5 @@ func (c *realRevisionControl) AdoptRevision(ctx context.Context, set *kennelv1.P
 
 func (c *realRevisionControl) ReleaseRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
 	_, err := c.client.AppsV1().ControllerRevisions(set.Namespace).Patch(ctx, rev.Name, types.StrategicMergePatchType, releasePatch(set, rev), metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
-		return nil
-	}
-	return err
+	return tolerate(err, apierrors.IsNotFound, apierrors.IsInvalid)
 }

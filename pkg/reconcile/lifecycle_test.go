@@ -57,82 +57,75 @@ func (s *sim) unavailable() int {
 }
 
 func TestRollingUpdateAndRollbackReuseRevision(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("web", 3, policy)
-			s := newSim(t, set, newService("web"))
-			s.run(30)
-			r1 := s.set.Status.UpdateRevision
-			if r1 == "" || s.set.Status.CurrentRevision != r1 || len(s.revisions()) != 1 {
-				t.Fatalf("initial status %+v, %d revisions", s.set.Status, len(s.revisions()))
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("web", 3, policy)
+		s := settledSim(t, set)
+		r1 := s.set.Status.UpdateRevision
+		if r1 == "" || s.set.Status.CurrentRevision != r1 || len(s.revisions()) != 1 {
+			t.Fatalf("initial status %+v, %d revisions", s.set.Status, len(s.revisions()))
+		}
+		s.setImage("nginx:2")
+		s.steps(60)
+		r2 := s.set.Status.UpdateRevision
+		if r2 == r1 || s.set.Status.CurrentRevision != r2 || !slices.Equal(s.images(), []string{"nginx:2", "nginx:2", "nginx:2"}) {
+			t.Fatalf("after update: status %+v images %v", s.set.Status, s.images())
+		}
+		if !slices.Equal(s.deletes, names("web", 2, 1, 0)) {
+			t.Fatalf("deletes %v, want highest first", s.deletes)
+		}
+		// Roll back to the first template: its revision is reused with a
+		// higher number; no third revision appears.
+		s.setImage("nginx")
+		s.steps(60)
+		if s.set.Status.UpdateRevision != r1 || s.set.Status.CurrentRevision != r1 || !slices.Equal(s.images(), []string{"nginx", "nginx", "nginx"}) {
+			t.Fatalf("after rollback: status %+v images %v", s.set.Status, s.images())
+		}
+		revs := s.revisions()
+		if len(revs) != 2 {
+			t.Fatalf("%d revisions after rollback, want 2", len(revs))
+		}
+		for _, r := range revs {
+			if r.Name == r1 && r.Revision != 3 {
+				t.Fatalf("rolled-back revision %s has number %d, want 3", r.Name, r.Revision)
 			}
-			s.setImage("nginx:2")
-			s.steps(60)
-			r2 := s.set.Status.UpdateRevision
-			if r2 == r1 || s.set.Status.CurrentRevision != r2 || !slices.Equal(s.images(), []string{"nginx:2", "nginx:2", "nginx:2"}) {
-				t.Fatalf("after update: status %+v images %v", s.set.Status, s.images())
+		}
+		for _, p := range s.livePods() {
+			if petRevision(p) != r1 {
+				t.Fatalf("pet %s at %s", p.Name, petRevision(p))
 			}
-			if !slices.Equal(s.deletes, names("web", 2, 1, 0)) {
-				t.Fatalf("deletes %v, want highest first", s.deletes)
-			}
-			// Roll back to the first template: its revision is reused with a
-			// higher number; no third revision appears.
-			s.setImage("nginx")
-			s.steps(60)
-			if s.set.Status.UpdateRevision != r1 || s.set.Status.CurrentRevision != r1 || !slices.Equal(s.images(), []string{"nginx", "nginx", "nginx"}) {
-				t.Fatalf("after rollback: status %+v images %v", s.set.Status, s.images())
-			}
-			revs := s.revisions()
-			if len(revs) != 2 {
-				t.Fatalf("%d revisions after rollback, want 2", len(revs))
-			}
-			for _, r := range revs {
-				if r.Name == r1 && r.Revision != 3 {
-					t.Fatalf("rolled-back revision %s has number %d, want 3", r.Name, r.Revision)
-				}
-			}
-			for _, p := range s.livePods() {
-				if petRevision(p) != r1 {
-					t.Fatalf("pet %s at %s", p.Name, petRevision(p))
-				}
-			}
-			s.assertNoViolations()
-		})
-	}
+		}
+		s.assertNoViolations()
+	})
 }
 
 func TestMaxUnavailableNeverExceeded(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("web", 6, policy)
-			mu := intstr.FromInt32(2)
-			set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{MaxUnavailable: &mu}
-			s := newSim(t, set, newService("web"))
-			s.run(60)
-			s.setImage("nginx:2")
-			peak := 0
-			for range 80 {
-				_ = s.step()
-				peak = max(peak, s.unavailable())
-			}
-			if !slices.Equal(s.images(), slices.Repeat([]string{"nginx:2"}, 6)) {
-				t.Fatalf("images %v", s.images())
-			}
-			if peak > 2 {
-				t.Fatalf("%d pets unavailable at once, maxUnavailable 2", peak)
-			}
-			if peak < 2 {
-				t.Fatalf("peak %d: maxUnavailable 2 never used", peak)
-			}
-			s.assertNoViolations()
-		})
-	}
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("web", 6, policy)
+		mu := intstr.FromInt32(2)
+		set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{MaxUnavailable: &mu}
+		s := settledSim(t, set)
+		s.setImage("nginx:2")
+		peak := 0
+		for range 80 {
+			_ = s.step()
+			peak = max(peak, s.unavailable())
+		}
+		if !slices.Equal(s.images(), slices.Repeat([]string{"nginx:2"}, 6)) {
+			t.Fatalf("images %v", s.images())
+		}
+		if peak > 2 {
+			t.Fatalf("%d pets unavailable at once, maxUnavailable 2", peak)
+		}
+		if peak < 2 {
+			t.Fatalf("peak %d: maxUnavailable 2 never used", peak)
+		}
+		s.assertNoViolations()
+	})
 }
 
 func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 	set := newSet("web", 4, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(40)
+	s := settledSim(t, set)
 	r1 := s.set.Status.UpdateRevision
 	part := int32(3)
 	s.set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &part}
@@ -172,8 +165,7 @@ func TestPartitionedRolloutAndDeletedPetRevision(t *testing.T) {
 func TestOnDeleteUpdatesOnlyDeletedPets(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	s.setImage("nginx:2")
 	s.steps(20)
 	if len(s.deletes) != 0 {
@@ -195,63 +187,53 @@ func TestOnDeleteUpdatesOnlyDeletedPets(t *testing.T) {
 // progress deadline Progressing is False/RolloutStuck; reverting the
 // template replaces the stuck pet without anyone deleting it.
 func TestStuckRolloutRecoversOnRevert(t *testing.T) {
-	for _, policy := range bothPolicies {
-		t.Run(string(policy), func(t *testing.T) {
-			set := newSet("web", 3, policy)
-			set.Annotations = map[string]string{ProgressDeadlineAnnotation: "30"}
-			s := newSim(t, set, newService("web"))
-			s.run(30)
-			r1 := s.set.Status.UpdateRevision
-			s.setImage("nginx:broken")
-			s.hold["web-2"] = true // the kubelet never makes web-2 Ready again
-			s.steps(60)
-			if want := []string{"nginx", "nginx", "nginx:broken"}; !slices.Equal(s.images(), want) {
-				t.Fatalf("rollout did not stop at the broken pet: %v", s.images())
+	underBothPolicies(t, func(t *testing.T, policy appsv1.PodManagementPolicyType) {
+		set := newSet("web", 3, policy)
+		set.Annotations = map[string]string{ProgressDeadlineAnnotation: "30"}
+		s := settledSim(t, set)
+		r1 := s.set.Status.UpdateRevision
+		s.setImage("nginx:broken")
+		s.hold["web-2"] = true // the kubelet never makes web-2 Ready again
+		s.steps(60)
+		if want := []string{"nginx", "nginx", "nginx:broken"}; !slices.Equal(s.images(), want) {
+			t.Fatalf("rollout did not stop at the broken pet: %v", s.images())
+		}
+		s.wantStalled(ReasonRolloutStuck, "web-2")
+		// Revert. The held pet is recreated by the controller; the
+		// new pod is not held (the fix worked).
+		// The broken pod stays not Ready for as long as it exists; its
+		// replacement (made from the reverted template) is not held.
+		s.setImage("nginx")
+		deletesBefore := len(s.deletes)
+		for range 30 {
+			_ = s.step()
+			if slices.Contains(s.deletes[deletesBefore:], "web-2") {
+				delete(s.hold, "web-2")
 			}
-			c := condition(s.set, kennelv1.PetSetProgressing)
-			if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonRolloutStuck || !strings.Contains(c.Message, "web-2") {
-				t.Fatalf("Progressing %+v, want False/%s naming web-2", c, ReasonRolloutStuck)
-			}
-			// Revert. The held pet is recreated by the controller; the
-			// new pod is not held (the fix worked).
-			// The broken pod stays not Ready for as long as it exists; its
-			// replacement (made from the reverted template) is not held.
-			s.setImage("nginx")
-			deletesBefore := len(s.deletes)
-			for range 30 {
-				_ = s.step()
-				if slices.Contains(s.deletes[deletesBefore:], "web-2") {
-					delete(s.hold, "web-2")
-				}
-			}
-			if !slices.Equal(s.images(), []string{"nginx", "nginx", "nginx"}) || !s.converged() {
-				t.Fatalf("not recovered: images %v", s.images())
-			}
-			if !slices.Contains(s.deletes[deletesBefore:], "web-2") {
-				t.Fatalf("web-2 not replaced by the controller: deletes %v", s.deletes)
-			}
-			if s.set.Status.UpdateRevision != r1 || s.set.Status.CurrentRevision != r1 {
-				t.Fatalf("status %+v", s.set.Status)
-			}
-			if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
-				t.Fatalf("Progressing %+v after recovery", c)
-			}
-			if !s.events.has(ReasonReplacingUnhealthyPet) {
-				t.Errorf("no %s event", ReasonReplacingUnhealthyPet)
-			}
-			s.assertNoViolations()
-		})
-	}
+		}
+		if !slices.Equal(s.images(), []string{"nginx", "nginx", "nginx"}) || !s.converged() {
+			t.Fatalf("not recovered: images %v", s.images())
+		}
+		if !slices.Contains(s.deletes[deletesBefore:], "web-2") {
+			t.Fatalf("web-2 not replaced by the controller: deletes %v", s.deletes)
+		}
+		if s.set.Status.UpdateRevision != r1 || s.set.Status.CurrentRevision != r1 {
+			t.Fatalf("status %+v", s.set.Status)
+		}
+		if c := condition(s.set, kennelv1.PetSetProgressing); c == nil || c.Status != metav1.ConditionTrue {
+			t.Fatalf("Progressing %+v after recovery", c)
+		}
+		if !s.events.has(ReasonReplacingUnhealthyPet) {
+			t.Errorf("no %s event", ReasonReplacingUnhealthyPet)
+		}
+		s.assertNoViolations()
+	})
 }
 
 func TestRetentionWhenScaledDelete(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-	}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	deleteClaims(set)
+	s := settledSim(t, set)
 	_ = s.step()
 	owners := func(name string) string {
 		c, err := s.client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), name, metav1.GetOptions{})
@@ -285,8 +267,7 @@ func TestRetentionWhenScaledDelete(t *testing.T) {
 func TestOrderedTeardown(t *testing.T) {
 	set := newSet("web", 4, appsv1.ParallelPodManagement)
 	set.Annotations = map[string]string{OrderedTeardownAnnotation: "true"}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	if !hasFinalizer(s.set) {
 		t.Fatalf("finalizer not added: %v", s.set.Finalizers)
 	}
@@ -317,8 +298,7 @@ func TestOrderedTeardown(t *testing.T) {
 
 func TestReservedOrdinalKeepsPetsAndClaims(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	web0 := s.livePods()[0].UID
 	s.set.Spec.ReserveOrdinals = []int32{1}
 	s.set.Generation++
@@ -343,10 +323,9 @@ func TestClaimResize(t *testing.T) {
 	set := newSet("web", 2, appsv1.ParallelPodManagement)
 	class := "fast"
 	set.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = &class
-	s := newSim(t, set, newService("web"),
+	s := settledSim(t, set,
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, AllowVolumeExpansion: &yes},
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fixed"}, AllowVolumeExpansion: &no})
-	s.run(20)
 	s.set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	s.set.Generation++
 	_ = s.step()
@@ -426,8 +405,7 @@ func TestRevisionHistoryTrimmed(t *testing.T) {
 	set := newSet("web", 2, appsv1.ParallelPodManagement)
 	limit := int32(1)
 	set.Spec.RevisionHistoryLimit = &limit
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	s := settledSim(t, set)
 	for i := 2; i <= 5; i++ {
 		s.setImage("nginx:" + strconv.Itoa(i))
 		s.steps(30)
@@ -463,8 +441,7 @@ func templateRevision(set *kennelv1.PetSet) string {
 func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 	set := newSet("web", 3, appsv1.ParallelPodManagement)
 	set.Annotations = map[string]string{OrderedTeardownAnnotation: "true"}
-	s := newSim(t, set, newService("web"))
-	s.run(30)
+	s := settledSim(t, set)
 	now := metav1.NewTime(s.clock.Now())
 	s.set.DeletionTimestamp = &now
 	s.set.Finalizers = append(s.set.Finalizers, metav1.FinalizerOrphanDependents)
@@ -491,12 +468,8 @@ func TestOrderedTeardownStandsAsideForOrphaning(t *testing.T) {
 // revision churn.
 func TestSettledPassesWriteNothing(t *testing.T) {
 	set := newSet("web", 3, appsv1.ParallelPodManagement)
-	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-	}
-	s := newSim(t, set, newService("web"))
-	s.run(20)
+	deleteClaims(set)
+	s := settledSim(t, set)
 	s.steps(3)
 	updates := func() int {
 		n := 0

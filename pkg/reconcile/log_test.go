@@ -34,7 +34,7 @@ func TestDecisionsAreLoggedAtDefaultLevel(t *testing.T) {
 	set := newSet("web", 3, appsv1.OrderedReadyPodManagement)
 	s := newSim(t, set, newService("web"))
 	logs := captureLogs(s)
-	s.converge(40, "scale-up did not converge: %v", s.podNames())
+	s.converge(40, "scale-up did not converge")
 	s.steps(3) // status catches up
 	wantLines(t, logs(),
 		`Storing revision of the template.*revision="web-`,
@@ -74,14 +74,13 @@ func TestDecisionsAreLoggedAtDefaultLevel(t *testing.T) {
 
 	// Scale-down names its reason.
 	s.setReplicas(2)
-	s.converge(30, "scale-down did not converge: %v", s.podNames())
+	s.converge(30, "scale-down did not converge")
 	wantLines(t, logs(), `Deleting pet.*pet="default/web-2".*reason="scale-down to 2"`)
 }
 
 func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	s.converge(30, "did not converge: %v", s.podNames())
+	s := settledSim(t, set)
 	// The last pet goes not Ready: nothing is left to create, so the
 	// message must not say that creation waits.
 	s.hold["web-1"] = true
@@ -103,8 +102,7 @@ func TestStuckPetMessageSaysWhatWaits(t *testing.T) {
 }
 
 func TestClaimsResizedOnlyOnceAsked(t *testing.T) {
-	s := newSim(t, newSet("web", 2, appsv1.ParallelPodManagement), newService("web"))
-	s.converge(20, "did not converge: %v", s.podNames())
+	s := settledSim(t, newSet("web", 2, appsv1.ParallelPodManagement))
 	if c := condition(s.set, kennelv1.PetSetVolumeClaimsResized); c != nil {
 		t.Fatalf("VolumeClaimsResized %+v on a set whose claims were never resized", c)
 	}

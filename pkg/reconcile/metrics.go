@@ -16,28 +16,16 @@ type Metrics struct {
 
 // NewMetrics creates the controller's metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "kennel", Subsystem: "petset", Name: name, Help: help})
+	}
 	m := &Metrics{
-		syncs: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kennel", Subsystem: "petset", Name: "syncs_total",
-			Help: "PetSet syncs run.",
-		}),
-		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kennel", Subsystem: "petset", Name: "sync_errors_total",
-			Help: "PetSet syncs that returned an error and were requeued with backoff.",
-		}),
-		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "kennel", Subsystem: "petset", Name: "sync_duration_seconds",
-			Help:    "Duration of one PetSet sync.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-		}),
-		petsCreated: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kennel", Subsystem: "petset", Name: "pets_created_total",
-			Help: "Pets (pods) created.",
-		}),
-		petsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kennel", Subsystem: "petset", Name: "pets_deleted_total",
-			Help: "Pets (pods) deleted.",
-		}),
+		syncs:      counter("syncs_total", "PetSet syncs run."),
+		syncErrors: counter("sync_errors_total", "PetSet syncs that returned an error and were requeued with backoff."),
+		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "kennel", Subsystem: "petset", Name: "sync_duration_seconds",
+			Help: "Duration of one PetSet sync.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		petsCreated: counter("pets_created_total", "Pets (pods) created."),
+		petsDeleted: counter("pets_deleted_total", "Pets (pods) deleted."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.syncs, m.syncErrors, m.syncDuration, m.petsCreated, m.petsDeleted)

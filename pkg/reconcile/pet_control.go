@@ -133,7 +133,7 @@ func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetS
 		return err
 	}
 	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	if err := tolerate(err, apierrors.IsNotFound, apierrors.IsConflict); err != nil {
 		c.recorder.Eventf(set, corev1.EventTypeWarning, ReasonFailedUpdate, "Could not repair the identity labels of pet %s: %v", pod.Name, err)
 		return err
 	}
@@ -220,17 +220,22 @@ func (c *realClaimControl) SetClaimOwners(ctx context.Context, _ *kennelv1.PetSe
 	cp := claim.DeepCopy()
 	cp.OwnerReferences = owners
 	_, err := c.client.CoreV1().PersistentVolumeClaims(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return tolerate(err, apierrors.IsNotFound)
 }
 
 func (c *realClaimControl) ExpandClaim(ctx context.Context, _ *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim, to resource.Quantity) error {
 	patch := fmt.Appendf(nil, `{"spec":{"resources":{"requests":{"storage":%q}}}}`, to.String())
 	_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Patch(ctx, claim.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	return tolerate(err, apierrors.IsNotFound)
+}
+
+// tolerate returns nil when err is of one of the kinds a write expects (the
+// object is gone, was replaced, …), else err.
+func tolerate(err error, expected ...func(error) bool) error {
+	for _, is := range expected {
+		if is(err) {
+			return nil
+		}
 	}
 	return err
 }

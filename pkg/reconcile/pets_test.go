@@ -166,45 +166,47 @@ func (r *recordingPets) GetPet(context.Context, string, string) (*corev1.Pod, er
 	return nil, nil
 }
 
+// statePet is the pet with the name, created an hour before now, in the
+// state: R running and ready, N running not ready, P pending, F failed,
+// T terminating (ready).
+func statePet(set *kennelv1.PetSet, name string, state byte, now time.Time) *corev1.Pod {
+	p := newPet(set, 0, templateRevision(set))
+	p.Name = name
+	p.UID = types.UID(name)
+	p.Labels = identityLabels(set, name, mustOrd(name))
+	p.Labels[RevisionLabel] = templateRevision(set)
+	p.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
+	ready := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
+	switch state {
+	case 'R', 'T':
+		p.Status.Phase = corev1.PodRunning
+	case 'N':
+		p.Status.Phase = corev1.PodRunning
+		ready.Status = corev1.ConditionFalse
+	case 'P':
+		p.Status.Phase = corev1.PodPending
+		ready.Status = corev1.ConditionFalse
+	case 'F':
+		p.Status.Phase = corev1.PodFailed
+		ready.Status = corev1.ConditionFalse
+	}
+	p.Status.Conditions = []corev1.PodCondition{ready}
+	if state == 'T' {
+		ts := metav1.NewTime(now)
+		p.DeletionTimestamp = &ts
+	}
+	return p
+}
+
 // TestOrderingDecisions pins the single decision one OrderedReady or
 // Parallel pass makes for a given state of the pets.
 func TestOrderingDecisions(t *testing.T) {
 	now := time.Unix(1e6, 0)
-	// state letters: R running+ready, N running not ready, P pending,
-	// F failed, T terminating (ready), - missing.
-	mk := func(set *kennelv1.PetSet, name string, state byte) *corev1.Pod {
-		p := newPet(set, 0, templateRevision(set))
-		p.Name = name
-		p.UID = types.UID(name)
-		p.Labels = identityLabels(set, name, mustOrd(name))
-		p.Labels[RevisionLabel] = templateRevision(set)
-		p.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
-		ready := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
-		switch state {
-		case 'R', 'T':
-			p.Status.Phase = corev1.PodRunning
-		case 'N':
-			p.Status.Phase = corev1.PodRunning
-			ready.Status = corev1.ConditionFalse
-		case 'P':
-			p.Status.Phase = corev1.PodPending
-			ready.Status = corev1.ConditionFalse
-		case 'F':
-			p.Status.Phase = corev1.PodFailed
-			ready.Status = corev1.ConditionFalse
-		}
-		p.Status.Conditions = []corev1.PodCondition{ready}
-		if state == 'T' {
-			ts := metav1.NewTime(now)
-			p.DeletionTimestamp = &ts
-		}
-		return p
-	}
 	for _, tc := range []struct {
 		name     string
 		policy   appsv1.PodManagementPolicyType
 		replicas int32
-		state    string // one letter per ordinal from 0
+		state    string // one letter per ordinal from 0 (statePet's, or - for missing)
 		want     []string
 		blocked  string
 	}{
@@ -227,7 +229,7 @@ func TestOrderingDecisions(t *testing.T) {
 			var pets []*corev1.Pod
 			for i := range len(tc.state) {
 				if tc.state[i] != '-' {
-					pets = append(pets, mk(set, "web-"+string(rune('0'+i)), tc.state[i]))
+					pets = append(pets, statePet(set, "web-"+string(rune('0'+i)), tc.state[i], now))
 				}
 			}
 			rec := &recordingPets{}

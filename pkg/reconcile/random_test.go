@@ -67,7 +67,7 @@ func TestRandomizedRuns(t *testing.T) {
 			s.stale = false
 			clear(s.hold)
 			clear(s.fail)
-			s.converge(150, "did not converge to %d replicas: pods %v, status %+v", *s.set.Spec.Replicas, s.podNames(), s.set.Status)
+			s.converge(150, "did not converge to %d replicas", *s.set.Spec.Replicas)
 			_ = s.step()
 			if c := condition(s.set, "Ready"); c == nil || c.Status != metav1.ConditionTrue {
 				t.Errorf("converged but Ready=%+v", c)

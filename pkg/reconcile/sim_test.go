@@ -3,14 +3,13 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +22,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	kennelfake "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned/fake"
@@ -193,6 +193,25 @@ func newSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
 	return s
 }
 
+// settledSim returns a sim of set, its governing Service and objs, run
+// until the set has converged; the test fails if it does not within 60
+// steps.
+func settledSim(t *testing.T, set *kennelv1.PetSet, objs ...runtime.Object) *sim {
+	t.Helper()
+	s := newSim(t, set, append([]runtime.Object{newService(set.Name)}, objs...)...)
+	s.converge(60, "%s did not converge", set.Name)
+	return s
+}
+
+// deleteClaims makes the set delete its claims both when it is deleted and
+// when it is scaled down.
+func deleteClaims(set *kennelv1.PetSet) {
+	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+	}
+}
+
 func (s *sim) nextUID() types.UID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,33 +358,29 @@ func (s *sim) refresh() {
 		}
 	}
 	s.exp.mu.Unlock()
-	if err := s.podIdx.Replace(podObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.podIdx, podObjs)
 	claims, _ := s.client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
-	claimObjs := []any{}
-	for i := range claims.Items {
-		claimObjs = append(claimObjs, &claims.Items[i])
-	}
-	if err := s.claimIdx.Replace(claimObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.claimIdx, pointers(claims.Items))
 	revs, _ := s.client.AppsV1().ControllerRevisions("").List(ctx, metav1.ListOptions{})
-	revObjs := []any{}
-	for i := range revs.Items {
-		revObjs = append(revObjs, &revs.Items[i])
-	}
-	if err := s.revIdx.Replace(revObjs, ""); err != nil {
-		s.t.Fatal(err)
-	}
+	s.replace(s.revIdx, pointers(revs.Items))
 	svcs, _ := s.client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	svcObjs := []any{}
-	for i := range svcs.Items {
-		svcObjs = append(svcObjs, &svcs.Items[i])
-	}
-	if err := s.svcIdx.Replace(svcObjs, ""); err != nil {
+	s.replace(s.svcIdx, pointers(svcs.Items))
+}
+
+// replace sets the cache's content to objs, as an informer's relist does.
+func (s *sim) replace(idx cache.Indexer, objs []any) {
+	if err := idx.Replace(objs, ""); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// pointers returns pointers to the listed items, as the caches hold them.
+func pointers[T any](items []T) []any {
+	out := make([]any, 0, len(items))
+	for i := range items {
+		out = append(out, &items[i])
+	}
+	return out
 }
 
 // sync runs one pass of the ordering logic over the cached pets the set owns.
@@ -446,6 +461,13 @@ func (s *sim) run(maxSteps int) int {
 // bothPolicies are the pod management policies, for tests that run under each.
 var bothPolicies = []appsv1.PodManagementPolicyType{appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement}
 
+// underBothPolicies runs test as a subtest under each pod management policy.
+func underBothPolicies(t *testing.T, test func(t *testing.T, policy appsv1.PodManagementPolicyType)) {
+	for _, policy := range bothPolicies {
+		t.Run(string(policy), func(t *testing.T) { test(t, policy) })
+	}
+}
+
 // steps runs n steps of the sim, whatever they return.
 func (s *sim) steps(n int) {
 	for range n {
@@ -453,12 +475,13 @@ func (s *sim) steps(n int) {
 	}
 }
 
-// converge runs the sim until it converges and fails the test with the
-// message if it does not within maxSteps.
+// converge runs the sim until it converges and fails the test, saying what
+// did not converge (format and args) and where the sim stands, if it does
+// not within maxSteps.
 func (s *sim) converge(maxSteps int, format string, args ...any) {
 	s.t.Helper()
 	if steps := s.run(maxSteps); steps > maxSteps {
-		s.t.Fatalf(format, args...)
+		s.t.Fatalf("%s within %d steps: pods %v, status %+v", fmt.Sprintf(format, args...), maxSteps, s.podNames(), s.set.Status)
 	}
 }
 
@@ -489,6 +512,20 @@ func (s *sim) checkOnePerOrdinal() {
 			s.violate("two pods for ordinal %d: %s and %s", ord, other, p.Name)
 		}
 		seen[ord] = p.Name
+	}
+}
+
+// wantStalled fails the test unless the set's Progressing condition is
+// False with the reason and a message naming what (a pet, a claim, the
+// cause), and an event with the reason was recorded.
+func (s *sim) wantStalled(reason, what string) {
+	s.t.Helper()
+	c := condition(s.set, kennelv1.PetSetProgressing)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != reason || !strings.Contains(c.Message, what) {
+		s.t.Fatalf("Progressing %+v, want False/%s naming %s", c, reason, what)
+	}
+	if !s.events.has(reason) {
+		s.t.Errorf("no %s event; events %v", reason, s.events.events)
 	}
 }
 

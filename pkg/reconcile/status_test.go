@@ -14,36 +14,44 @@ import (
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
 
+// statusNow is the time of the passes TestComputeStatus computes status for.
+var statusNow = time.Unix(1e6, 0)
+
+// specPet is the pet web-<ord> described by spec, "<revision letter><state>":
+// revision web-<letter>; state R Ready, N not Ready, T terminating.
+func specPet(ord int, spec string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", ord), Labels: map[string]string{RevisionLabel: "web-" + spec[:1]}}}
+	p.Status.Phase = corev1.PodRunning
+	status := corev1.ConditionTrue
+	if spec[1] == 'N' {
+		status = corev1.ConditionFalse
+	}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+	if spec[1] == 'T' {
+		p.DeletionTimestamp = &metav1.Time{Time: statusNow}
+	}
+	return p
+}
+
+// specPets are the pets at ordinals 0, 1, … described by specs; "-" is a
+// missing pet (nil).
+func specPets(specs ...string) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i, s := range specs {
+		if s == "-" {
+			out = append(out, nil)
+			continue
+		}
+		out = append(out, specPet(i, s))
+	}
+	return out
+}
+
 // TestComputeStatus pins the status computed from what a pass observed.
 func TestComputeStatus(t *testing.T) {
-	now := time.Unix(1e6, 0)
+	now := statusNow
 	cur := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "web-c"}}
 	upd := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "web-u"}}
-	// pet: "<rev letter><state>" with state R ready, N not ready, T terminating.
-	pet := func(ord int, spec string) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", ord), Labels: map[string]string{RevisionLabel: "web-" + spec[:1]}}}
-		p.Status.Phase = corev1.PodRunning
-		status := corev1.ConditionTrue
-		if spec[1] == 'N' {
-			status = corev1.ConditionFalse
-		}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
-		if spec[1] == 'T' {
-			p.DeletionTimestamp = &metav1.Time{Time: now}
-		}
-		return p
-	}
-	pets := func(specs ...string) []*corev1.Pod {
-		var out []*corev1.Pod
-		for i, s := range specs {
-			if s == "-" {
-				out = append(out, nil)
-				continue
-			}
-			out = append(out, pet(i, s))
-		}
-		return out
-	}
 	type want struct {
 		replicas, ready, updated, current int32
 		currentRevision                   string
@@ -61,21 +69,21 @@ func TestComputeStatus(t *testing.T) {
 		deleting  bool
 		want      want
 	}{
-		{name: "all ready at the update revision", replicas: 3, pets: pets("uR", "uR", "uR"),
+		{name: "all ready at the update revision", replicas: 3, pets: specPets("uR", "uR", "uR"),
 			want: want{3, 3, 3, 3, "web-u", metav1.ConditionTrue, "3 of 3 pets ready", ReasonComplete}},
-		{name: "one missing", replicas: 3, pets: pets("uR", "uR", "-"),
+		{name: "one missing", replicas: 3, pets: specPets("uR", "uR", "-"),
 			want: want{2, 2, 2, 0, "web-c", metav1.ConditionFalse, "2 of 3 pets ready", ReasonConverging}},
-		{name: "rollout in progress", replicas: 3, pets: pets("cR", "cR", "uN"),
+		{name: "rollout in progress", replicas: 3, pets: specPets("cR", "cR", "uN"),
 			want: want{3, 2, 1, 2, "web-c", metav1.ConditionFalse, "2 of 3 pets ready; not Ready: web-2", ReasonConverging}},
-		{name: "partitioned rollout done", replicas: 3, partition: 2, pets: pets("cR", "cR", "uR"),
+		{name: "partitioned rollout done", replicas: 3, partition: 2, pets: specPets("cR", "cR", "uR"),
 			want: want{3, 3, 1, 2, "web-c", metav1.ConditionTrue, "3 of 3 pets ready", ReasonComplete}},
-		{name: "condemned pet left", replicas: 2, pets: pets("uR", "uR"), condemned: []*corev1.Pod{pet(2, "uR")},
+		{name: "condemned pet left", replicas: 2, pets: specPets("uR", "uR"), condemned: []*corev1.Pod{specPet(2, "uR")},
 			want: want{3, 3, 3, 0, "web-c", metav1.ConditionFalse, "3 of 2 pets ready", ReasonConverging}},
-		{name: "terminating pet", replicas: 2, pets: pets("uR", "uT"),
+		{name: "terminating pet", replicas: 2, pets: specPets("uR", "uT"),
 			want: want{2, 2, 2, 0, "web-c", metav1.ConditionFalse, "2 of 2 pets ready", ReasonConverging}},
-		{name: "blocked", replicas: 2, pets: pets("uR", "-"), progress: progress{blocked: &BlockedError{Reason: ReasonServiceNotFound, Message: "no service"}},
+		{name: "blocked", replicas: 2, pets: specPets("uR", "-"), progress: progress{blocked: &BlockedError{Reason: ReasonServiceNotFound, Message: "no service"}},
 			want: want{1, 1, 1, 0, "web-c", metav1.ConditionFalse, "1 of 2 pets ready", ReasonServiceNotFound}},
-		{name: "deleting", replicas: 1, pets: pets("uR"), deleting: true,
+		{name: "deleting", replicas: 1, pets: specPets("uR"), deleting: true,
 			want: want{1, 1, 1, 1, "web-u", metav1.ConditionTrue, "1 of 1 pets ready", ReasonDeleting}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

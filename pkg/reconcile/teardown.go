@@ -147,8 +147,5 @@ func (c *realFinalizerControl) SetFinalizers(ctx context.Context, set *kennelv1.
 	cp := set.DeepCopy()
 	cp.Finalizers = finalizers
 	_, err := c.client.KennelV1().PetSets(set.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return tolerate(err, apierrors.IsNotFound)
 }

@@ -115,21 +115,21 @@ func TestPlanRollingUpdate(t *testing.T) {
 		unhealth string
 		waiting  bool
 	}{
-		{"highest first", updSet(0, nil, 0), []string{"old/ok", "old/ok", "old/ok"}, "web-2", "", true},
-		{"one at a time", updSet(0, nil, 0), []string{"old/ok", "old/ok", "new/pending"}, "", "", true},
-		{"continues down", updSet(0, nil, 0), []string{"old/ok", "old/ok", "new/ok"}, "web-1", "", true},
-		{"done", updSet(0, nil, 0), []string{"new/ok", "new/ok", "new/ok"}, "", "", false},
-		{"partition stops", updSet(2, nil, 0), []string{"old/ok", "old/ok", "new/ok"}, "", "", false},
-		{"partition canary", updSet(2, nil, 0), []string{"old/ok", "old/ok", "old/ok"}, "web-2", "", true},
-		{"maxUnavailable 2", updSet(0, &two, 0), []string{"old/ok", "old/ok", "old/ok"}, "web-2,web-1", "", true},
-		{"budget used by missing pet", updSet(0, &two, 0), []string{"old/ok", "old/ok", "new/gone"}, "web-1", "", true},
-		{"budget used by unhealthy below partition", updSet(1, nil, 0), []string{"old/unready", "old/ok", "old/ok"}, "", "", true},
-		{"minReadySeconds", updSet(0, nil, 10), []string{"old/ok", "old/ok", "new/fresh"}, "", "", true},
-		{"minReadySeconds passed", updSet(0, nil, 3), []string{"old/ok", "old/ok", "new/fresh"}, "web-1", "", true},
-		{"stuck pet on old revision replaced", updSet(0, nil, 0), []string{"new/ok", "new/ok", "old/unready"}, "web-2", "web-2", true},
-		{"unhealthy old pets replaced beyond budget", updSet(0, nil, 0), []string{"old/ok", "old/pending", "old/unready"}, "web-2,web-1", "web-2,web-1", true},
-		{"unhealthy below partition untouched", updSet(2, nil, 0), []string{"old/unready", "old/ok", "new/ok"}, "", "", false},
-		{"terminating skipped", updSet(0, nil, 0), []string{"old/ok", "old/ok", "old/dying"}, "", "", true},
+		{name: "highest first", set: updSet(0, nil, 0), pets: []string{"old/ok", "old/ok", "old/ok"}, want: "web-2", waiting: true},
+		{name: "one at a time", set: updSet(0, nil, 0), pets: []string{"old/ok", "old/ok", "new/pending"}, waiting: true},
+		{name: "continues down", set: updSet(0, nil, 0), pets: []string{"old/ok", "old/ok", "new/ok"}, want: "web-1", waiting: true},
+		{name: "done", set: updSet(0, nil, 0), pets: []string{"new/ok", "new/ok", "new/ok"}},
+		{name: "partition stops", set: updSet(2, nil, 0), pets: []string{"old/ok", "old/ok", "new/ok"}},
+		{name: "partition canary", set: updSet(2, nil, 0), pets: []string{"old/ok", "old/ok", "old/ok"}, want: "web-2", waiting: true},
+		{name: "maxUnavailable 2", set: updSet(0, &two, 0), pets: []string{"old/ok", "old/ok", "old/ok"}, want: "web-2,web-1", waiting: true},
+		{name: "budget used by missing pet", set: updSet(0, &two, 0), pets: []string{"old/ok", "old/ok", "new/gone"}, want: "web-1", waiting: true},
+		{name: "budget used by unhealthy below partition", set: updSet(1, nil, 0), pets: []string{"old/unready", "old/ok", "old/ok"}, waiting: true},
+		{name: "minReadySeconds", set: updSet(0, nil, 10), pets: []string{"old/ok", "old/ok", "new/fresh"}, waiting: true},
+		{name: "minReadySeconds passed", set: updSet(0, nil, 3), pets: []string{"old/ok", "old/ok", "new/fresh"}, want: "web-1", waiting: true},
+		{name: "stuck pet on old revision replaced", set: updSet(0, nil, 0), pets: []string{"new/ok", "new/ok", "old/unready"}, want: "web-2", unhealth: "web-2", waiting: true},
+		{name: "unhealthy old pets replaced beyond budget", set: updSet(0, nil, 0), pets: []string{"old/ok", "old/pending", "old/unready"}, want: "web-2,web-1", unhealth: "web-2,web-1", waiting: true},
+		{name: "unhealthy below partition untouched", set: updSet(2, nil, 0), pets: []string{"old/unready", "old/ok", "new/ok"}},
+		{name: "terminating skipped", set: updSet(0, nil, 0), pets: []string{"old/ok", "old/ok", "old/dying"}, waiting: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := planRollingUpdate(tc.set, pets(tc.set, tc.pets...), "new", t0)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/pkg/version"
 )
 
@@ -54,13 +55,7 @@ func TestValidate(t *testing.T) {
 		{"empty id", []string{"--leader-elect-id="}, "--leader-elect-id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := parse(t, tc.args...).Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
-			}
+			testenv.WantError(t, parse(t, tc.args...).Validate(), tc.wantErr)
 		})
 	}
 }

@@ -3,15 +3,16 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 
-	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 )
 
@@ -52,6 +53,25 @@ var (
 	statefulSetNames = []string{"statefulset", "statefulsets", "sts", "statefulset.apps", "statefulsets.apps"}
 )
 
+// kind is a kind of object a command takes by name.
+type kind struct {
+	// names are the TYPE words accepted in TYPE/NAME.
+	names []string
+	// prefix is put before the names completion offers.
+	prefix string
+	// list lists the objects of the kind in the clients' namespace.
+	list func(context.Context, *Clients) (runtime.Object, error)
+}
+
+var (
+	petSets = kind{names: petSetNames, list: func(ctx context.Context, c *Clients) (runtime.Object, error) {
+		return c.Kennel.KennelV1().PetSets(c.Namespace).List(ctx, metav1.ListOptions{})
+	}}
+	statefulSets = kind{names: statefulSetNames, prefix: "statefulset/", list: func(ctx context.Context, c *Clients) (runtime.Object, error) {
+		return c.Kube.AppsV1().StatefulSets(c.Namespace).List(ctx, metav1.ListOptions{})
+	}}
+)
+
 // objectName accepts NAME or TYPE/NAME where TYPE is one of types.
 func objectName(arg string, types []string) (string, error) {
 	typ, name, found := strings.Cut(arg, "/")
@@ -61,61 +81,35 @@ func objectName(arg string, types []string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("%q: the name is empty", arg)
 	}
-	if typ != "" && !contains(types, strings.ToLower(typ)) {
+	if typ != "" && !slices.Contains(types, strings.ToLower(typ)) {
 		return "", fmt.Errorf("%q: expected %s/NAME or NAME", arg, types[0])
 	}
 	return name, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// petSetTarget resolves a command's PetSet argument (NAME or
-// petset/NAME) and the clients to reach it.
-func (env *Env) petSetTarget(arg string) (string, *Clients, error) {
-	name, err := objectName(arg, petSetNames)
-	if err != nil {
-		return "", nil, err
-	}
-	c, err := env.Clients()
-	if err != nil {
-		return "", nil, err
-	}
-	return name, c, nil
-}
-
-// completePetSets completes the first argument with the names of the
-// PetSets in the namespace.
-func completePetSets(env *Env) cobra.CompletionFunc {
-	return completeNames(env, "", func(ctx context.Context, c *Clients) ([]string, error) {
-		list, err := c.Kennel.KennelV1().PetSets(c.Namespace).List(ctx, metav1.ListOptions{})
+// takes makes cmd take one object of the kind as its argument, NAME or
+// TYPE/NAME, completed from the cluster; run gets the name and the clients
+// that reach the object.
+func (env *Env) takes(cmd *cobra.Command, k kind, run func(ctx context.Context, c *Clients, name string) error) *cobra.Command {
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.ValidArgsFunction = env.complete(k)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, err := objectName(args[0], k.names)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return namesOf(list.Items, func(s kennelv1.PetSet) string { return s.Name }), nil
-	})
-}
-
-// completeStatefulSets completes the first argument with statefulset/NAME
-// for the StatefulSets in the namespace.
-func completeStatefulSets(env *Env) cobra.CompletionFunc {
-	return completeNames(env, "statefulset/", func(ctx context.Context, c *Clients) ([]string, error) {
-		list, err := c.Kube.AppsV1().StatefulSets(c.Namespace).List(ctx, metav1.ListOptions{})
+		c, err := env.Clients()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return namesOf(list.Items, func(s appsv1.StatefulSet) string { return s.Name }), nil
-	})
+		return run(cmd.Context(), c, name)
+	}
+	return cmd
 }
 
-// completeNames offers typePrefix+name for the names list returns.
-func completeNames(env *Env, typePrefix string, list func(context.Context, *Clients) ([]string, error)) cobra.CompletionFunc {
+// complete offers, for the first argument, the kind's prefix and the name of
+// each object of the kind in the namespace.
+func (env *Env) complete(k kind) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -124,25 +118,24 @@ func completeNames(env *Env, typePrefix string, list func(context.Context, *Clie
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		names, err := list(cmd.Context(), c)
+		list, err := k.list(cmd.Context(), c)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
 		var out []string
-		for _, n := range names {
-			if n = typePrefix + n; strings.HasPrefix(n, prefix) {
+		err = meta.EachListItem(list, func(obj runtime.Object) error {
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				return err
+			}
+			if n := k.prefix + m.GetName(); strings.HasPrefix(n, prefix) {
 				out = append(out, n)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// namesOf returns the names of the listed objects.
-func namesOf[T any](items []T, name func(T) string) []string {
-	names := make([]string, 0, len(items))
-	for _, it := range items {
-		names = append(names, name(it))
-	}
-	return names
 }

@@ -13,7 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
@@ -24,7 +23,7 @@ const changeCauseAnnotation = "kubernetes.io/change-cause"
 
 func newHistoryCommand(env *Env) *cobra.Command {
 	var revision int64
-	cmd := &cobra.Command{
+	cmd := env.takes(&cobra.Command{
 		Use:   "history NAME",
 		Short: "List a PetSet's revisions, or show one",
 		Long: `List the revisions of a PetSet, from the ControllerRevisions it owns, with
@@ -35,38 +34,31 @@ statefulset/NAME' does; with --revision, show that revision's pod template.`,
 
   # The pod template of revision 3
   kubectl petset rollout history web --revision=3`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completePetSets(env),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, c, err := env.petSetTarget(args[0])
-			if err != nil {
-				return err
-			}
-			set, err := c.Kennel.KennelV1().PetSets(c.Namespace).Get(cmd.Context(), name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			revs, err := ownedRevisions(cmd.Context(), c.Kube, set)
-			if err != nil {
-				return err
-			}
-			return printHistory(env.Streams.Out, set, revs, revision)
-		},
-	}
+	}, petSets, func(ctx context.Context, c *Clients, name string) error {
+		set, revs, err := setWithRevisions(ctx, c, name)
+		if err != nil {
+			return err
+		}
+		return printHistory(env.Streams.Out, set, revs, revision)
+	})
 	cmd.Flags().Int64Var(&revision, "revision", 0, "Show the pod template of this revision.")
 	return cmd
 }
 
-// ownedRevisions lists the ControllerRevisions the set controls, oldest
-// revision number first.
-func ownedRevisions(ctx context.Context, kube kubernetes.Interface, set *kennelv1.PetSet) ([]appsv1.ControllerRevision, error) {
+// setWithRevisions reads the PetSet and lists the ControllerRevisions it
+// controls, oldest revision number first.
+func setWithRevisions(ctx context.Context, c *Clients, name string) (*kennelv1.PetSet, []appsv1.ControllerRevision, error) {
+	set, err := c.Kennel.KennelV1().PetSets(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
 	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
 	if err != nil {
-		return nil, fmt.Errorf("petset %q: selector: %w", set.Name, err)
+		return nil, nil, fmt.Errorf("petset %q: selector: %w", set.Name, err)
 	}
-	list, err := kube.AppsV1().ControllerRevisions(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := c.Kube.AppsV1().ControllerRevisions(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []appsv1.ControllerRevision
 	for _, r := range list.Items {
@@ -75,7 +67,7 @@ func ownedRevisions(ctx context.Context, kube kubernetes.Interface, set *kennelv
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
-	return out, nil
+	return set, out, nil
 }
 
 func printHistory(out io.Writer, set *kennelv1.PetSet, revs []appsv1.ControllerRevision, revision int64) error {

@@ -25,7 +25,7 @@ type migrateOptions struct {
 
 func newMigrateCommand(env *Env) *cobra.Command {
 	o := &migrateOptions{lease: "kennel-system/kennel-controller", timeout: 2 * time.Minute}
-	cmd := &cobra.Command{
+	cmd := env.takes(&cobra.Command{
 		Use:   "migrate statefulset/NAME",
 		Short: "Move a live StatefulSet to a PetSet without restarting its pods",
 		Long: `Move a running StatefulSet to a PetSet of the same name and spec, as
@@ -47,21 +47,10 @@ pod; it then checks that no pod and no claim was replaced (same UIDs).`,
 
   # Move it
   kubectl petset migrate statefulset/web -n prod`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeStatefulSets(env),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := objectName(args[0], statefulSetNames)
-			if err != nil {
-				return err
-			}
-			c, err := env.Clients()
-			if err != nil {
-				return err
-			}
-			m := &migration{migrateOptions: o, c: c, env: env, out: env.Streams.Out}
-			return m.run(cmd.Context(), name)
-		},
-	}
+	}, statefulSets, func(ctx context.Context, c *Clients, name string) error {
+		m := &migration{migrateOptions: o, c: c, env: env, out: env.Streams.Out}
+		return m.run(ctx, name)
+	})
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Run the checks and print the PetSet; change nothing.")
 	cmd.Flags().StringVar(&o.lease, "controller-lease", o.lease, "NAMESPACE/NAME of the controller's leader election Lease; empty skips the check (a controller run with --leader-elect=false).")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the StatefulSet to go and the PetSet to adopt the pods.")

@@ -16,6 +16,7 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
 
@@ -119,16 +120,11 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, s := range []string{
+	testenv.WantAll(t, "output", out,
 		"statefulset.apps/web: checks passed",
 		"statefulset.apps/web deleted with --cascade=orphan (3 pods, 3 claims left running)",
 		"petset.kennel.dev/web created",
-		"petset.kennel.dev/web adopted 3 pods (web-0, web-1, web-2) and 3 claims, UIDs unchanged; current revision web-abc",
-	} {
-		if !strings.Contains(out, s) {
-			t.Errorf("output lacks %q:\n%s", s, out)
-		}
-	}
+		"petset.kennel.dev/web adopted 3 pods (web-0, web-1, web-2) and 3 claims, UIDs unchanged; current revision web-abc")
 	var deleted bool
 	for _, a := range f.kube.Actions() {
 		if d, ok := a.(clienttesting.DeleteActionImpl); ok && d.Resource.Resource == "statefulsets" {

@@ -18,7 +18,7 @@ import (
 const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 
 func newRestartCommand(env *Env) *cobra.Command {
-	return &cobra.Command{
+	return env.takes(&cobra.Command{
 		Use:   "restart NAME",
 		Short: "Restart every pet of a PetSet, one at a time",
 		Long: `Restart a PetSet's pets by setting the kubectl.kubernetes.io/restartedAt
@@ -29,16 +29,9 @@ within the update strategy (partition, maxUnavailable; nothing happens by
 itself under OnDelete).`,
 		Example: `  # Restart web's pets and wait until they are all replaced
   kubectl petset rollout restart web && kubectl petset rollout status web`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completePetSets(env),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, c, err := env.petSetTarget(args[0])
-			if err != nil {
-				return err
-			}
-			return restart(cmd.Context(), c.Kennel, c.Namespace, name, env.Now(), env.Streams.Out)
-		},
-	}
+	}, petSets, func(ctx context.Context, c *Clients, name string) error {
+		return restart(ctx, c.Kennel, c.Namespace, name, env.Now(), env.Streams.Out)
+	})
 }
 
 func restart(ctx context.Context, kc versioned.Interface, ns, name string, now time.Time, out io.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/kennel-dev/kennel/internal/testenv"
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
 
@@ -80,11 +81,7 @@ func TestHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"petset.kennel.dev/web with revision #2 (web-b)", "Pod Template:", "    - image: img:0"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("--revision=2 output lacks %q:\n%s", s, out)
-		}
-	}
+	testenv.WantAll(t, "--revision=2 output", out, "petset.kennel.dev/web with revision #2 (web-b)", "Pod Template:", "    - image: img:0")
 	if _, _, err := f.run(t, "rollout", "history", "web", "--revision=4"); err == nil || !strings.Contains(err.Error(), "unable to find the specified revision 4") {
 		t.Errorf("revision of another set: %v", err)
 	}

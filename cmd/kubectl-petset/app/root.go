@@ -3,7 +3,7 @@
 // to a PetSet (migrate) and manifest conversion (convert).
 //
 //	root.go     the command tree, kubectl's connection flags, Run
-//	clients.go  clients from the flags (fakes in tests), object names
+//	clients.go  clients from the flags (fakes in tests), the one-object argument: names, completion
 //	status.go   rollout status: the StatefulSet status viewer's rules plus kennel's conditions
 //	history.go  rollout history from the set's ControllerRevisions
 //	undo.go     rollout undo to an earlier revision's template

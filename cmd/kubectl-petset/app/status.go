@@ -29,7 +29,7 @@ type statusOptions struct {
 
 func newStatusCommand(env *Env) *cobra.Command {
 	o := &statusOptions{watch: true}
-	cmd := &cobra.Command{
+	cmd := env.takes(&cobra.Command{
 		Use:   "status NAME",
 		Short: "Show the status of a PetSet's rollout, and wait for it",
 		Long: `Show the status of the rollout of a PetSet and, unless --watch=false, wait
@@ -46,16 +46,9 @@ pet and the revision) fails at once; --timeout bounds the wait.`,
 
   # Print the current status once
   kubectl petset rollout status web --watch=false`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completePetSets(env),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, c, err := env.petSetTarget(args[0])
-			if err != nil {
-				return err
-			}
-			return o.run(cmd.Context(), c.Kennel, c.Namespace, name, env.Streams.Out)
-		},
-	}
+	}, petSets, func(ctx context.Context, c *Clients, name string) error {
+		return o.run(ctx, c.Kennel, c.Namespace, name, env.Streams.Out)
+	})
 	cmd.Flags().BoolVarP(&o.watch, "watch", "w", o.watch, "Wait until the rollout is done.")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "How long to wait before giving up (e.g. 30s, 5m); 0 waits forever.")
 	return cmd

@@ -21,7 +21,7 @@ type undoOptions struct {
 
 func newUndoCommand(env *Env) *cobra.Command {
 	o := &undoOptions{dryRun: "none"}
-	cmd := &cobra.Command{
+	cmd := env.takes(&cobra.Command{
 		Use:   "undo NAME",
 		Short: "Roll a PetSet back to an earlier revision",
 		Long: `Roll a PetSet back to the pod template of an earlier revision (by default the
@@ -32,23 +32,9 @@ controller then reuses that revision and rolls the pets back to it.`,
 
   # Back to revision 2, checked by the API server but not saved
   kubectl petset rollout undo web --to-revision=2 --dry-run=server`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completePetSets(env),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := objectName(args[0], petSetNames)
-			if err != nil {
-				return err
-			}
-			if o.dryRun != "none" && o.dryRun != "client" && o.dryRun != "server" {
-				return fmt.Errorf("--dry-run=%q: must be none, client or server", o.dryRun)
-			}
-			c, err := env.Clients()
-			if err != nil {
-				return err
-			}
-			return o.run(cmd.Context(), c, name, env.Streams.Out)
-		},
-	}
+	}, petSets, func(ctx context.Context, c *Clients, name string) error {
+		return o.run(ctx, c, name, env.Streams.Out)
+	})
 	cmd.Flags().Int64Var(&o.toRevision, "to-revision", 0, "The revision to roll back to; 0: the one before the newest.")
 	cmd.Flags().StringVar(&o.dryRun, "dry-run", o.dryRun, `"none", "client" (print the template, send nothing) or "server" (the API server checks the change and does not save it).`)
 	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
@@ -56,11 +42,10 @@ controller then reuses that revision and rolls the pets back to it.`,
 }
 
 func (o *undoOptions) run(ctx context.Context, c *Clients, name string, out io.Writer) error {
-	set, err := c.Kennel.KennelV1().PetSets(c.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
+	if o.dryRun != "none" && o.dryRun != "client" && o.dryRun != "server" {
+		return fmt.Errorf("--dry-run=%q: must be none, client or server", o.dryRun)
 	}
-	revs, err := ownedRevisions(ctx, c.Kube, set)
+	set, revs, err := setWithRevisions(ctx, c, name)
 	if err != nil {
 		return err
 	}

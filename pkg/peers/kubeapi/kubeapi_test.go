@@ -23,11 +23,19 @@ func hostPort(t *testing.T, url string) (string, string) {
 	return hp[:i], hp[i+1:]
 }
 
-func TestInCluster(t *testing.T) {
+// startTLS starts a server over HTTPS that wants the token and holds the
+// slice of Service ns/web with web-0 at 10.0.0.1.
+func startTLS(t *testing.T, token string) *apitest.Server {
+	t.Helper()
 	api := apitest.StartTLS()
-	defer api.Close()
-	api.RequireToken("sa-token")
+	t.Cleanup(api.Close)
+	api.RequireToken(token)
 	api.Apply(apitest.Slice("ns", "web", "a", "IPv4", apitest.Endpoint("web-0", true, true, "10.0.0.1")))
+	return api
+}
+
+func TestInCluster(t *testing.T) {
+	api := startTLS(t, "sa-token")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), api.CA(), 0o600); err != nil {
 		t.Fatal(err)
@@ -72,10 +80,7 @@ func TestInCluster(t *testing.T) {
 }
 
 func TestLoadKubeconfig(t *testing.T) {
-	api := apitest.StartTLS()
-	defer api.Close()
-	api.RequireToken("file-token")
-	api.Apply(apitest.Slice("ns", "web", "a", "IPv4", apitest.Endpoint("web-0", true, true, "10.0.0.1")))
+	api := startTLS(t, "file-token")
 	dir := t.TempDir()
 	must := func(err error) {
 		t.Helper()
@@ -137,15 +142,7 @@ contexts: [{name: c, context: {cluster: k, user: u}}]`, "exec or auth-provider p
 func TestWatchGoneAndEvents(t *testing.T) {
 	api := apitest.Start()
 	defer api.Close()
-	kc, err := api.WriteKubeconfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := kubeapi.LoadKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := kubeapi.NewClient(cfg)
+	c := kubeapi.NewClient(api.Config())
 	ctx := context.Background()
 	list, err := c.ListSlices(ctx, "ns", "web")
 	if err != nil {

@@ -7,6 +7,8 @@ package apitest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -49,20 +51,17 @@ type event struct {
 }
 
 // Start starts a server on an ephemeral port of 127.0.0.1.
-func Start() *Server {
-	s := &Server{slices: map[string]kubeapi.EndpointSlice{}, watchers: map[chan struct{}]bool{}, rv: 100}
-	s.changed = sync.NewCond(&s.mu)
-	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
-	s.URL = s.srv.URL
-	return s
-}
+func Start() *Server { return serve(httptest.NewServer) }
 
 // StartTLS starts a server over HTTPS with a self-signed certificate; CA
 // returns it in PEM.
-func StartTLS() *Server {
+func StartTLS() *Server { return serve(httptest.NewTLSServer) }
+
+// serve makes a server with an empty store and starts it with start.
+func serve(start func(http.Handler) *httptest.Server) *Server {
 	s := &Server{slices: map[string]kubeapi.EndpointSlice{}, watchers: map[chan struct{}]bool{}, rv: 100}
 	s.changed = sync.NewCond(&s.mu)
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.handle))
+	s.srv = start(http.HandlerFunc(s.handle))
 	s.URL = s.srv.URL
 	return s
 }
@@ -86,12 +85,11 @@ func Listen(addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{slices: map[string]kubeapi.EndpointSlice{}, watchers: map[chan struct{}]bool{}, rv: 100}
-	s.changed = sync.NewCond(&s.mu)
-	s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(s.handle)}}
-	s.srv.Start()
-	s.URL = s.srv.URL
-	return s, nil
+	return serve(func(h http.Handler) *httptest.Server {
+		srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}}
+		srv.Start()
+		return srv
+	}), nil
 }
 
 // Close stops the server.
@@ -118,6 +116,18 @@ contexts:
   context: {cluster: fake, user: fake}
 `, s.URL)
 	return p, os.WriteFile(p, []byte(kc), 0o600)
+}
+
+// Config returns a configuration that reaches the server (trusting its
+// certificate if it has one), with no token.
+func (s *Server) Config() *kubeapi.Config {
+	cfg := &kubeapi.Config{Host: s.URL, Origin: "apitest server"}
+	if cert := s.srv.Certificate(); cert != nil {
+		pool := x509.NewCertPool()
+		pool.AddCert(cert)
+		cfg.TLS = &tls.Config{RootCAs: pool}
+	}
+	return cfg
 }
 
 // Apply creates or replaces a slice (matched by namespace and name).
