@@ -103,7 +103,40 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		return nil, err
 	}
 	defer p.Stop()
-	if out, err := kubectl(p, "apply", "--server-side", "-f", c.CRD); err != nil {
+	kc, err := servePetSets(ctx, p, c.CRD)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := startController(ctx, c.Controller, p.Kubeconfig(), filepath.Join(c.Dir, "controller.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer ctl.stop()
+	kcmPid := p.Pids()["kube-controller-manager"]
+	if kcmPid == 0 {
+		return nil, errors.New("no kube-controller-manager pid")
+	}
+	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
+	scenarios := controllerScenarios(c)
+	if err := b.warmUp(ctx); err != nil {
+		return nil, err
+	}
+	results, err := b.rounds(ctx, scenarios)
+	if err != nil {
+		return nil, err
+	}
+	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
+	kcmRSS, _, _ := memoryKiB(kcmPid)
+	sections := controllerSections(scenarios, results, rss, hwm, kcmRSS, c)
+	if slices.ContainsFunc(c.CachedPods, func(n int) bool { return n > 0 }) {
+		sections = append(sections, cachedPodsMemory(ctx, p, c))
+	}
+	return sections, nil
+}
+
+// servePetSets applies the CRD and waits until the PetSet API is served.
+func servePetSets(ctx context.Context, p *plane.Plane, crd string) (versioned.Interface, error) {
+	if out, err := kubectl(p, "apply", "--server-side", "-f", crd); err != nil {
 		return nil, fmt.Errorf("%v: %s", err, out)
 	}
 	kc, err := versioned.NewForConfig(p.RESTConfig())
@@ -115,24 +148,18 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	for {
 		_, err := kc.KennelV1().PetSets(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
 		if err == nil {
-			break
+			return kc, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("PetSet API not served 1m after applying the CRD: %w", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ctl, err := startController(ctx, c.Controller, p.Kubeconfig(), filepath.Join(c.Dir, "controller.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer ctl.stop()
-	kcmPid := p.Pids()["kube-controller-manager"]
-	if kcmPid == 0 {
-		return nil, errors.New("no kube-controller-manager pid")
-	}
-	sides := []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}
+}
 
+// controllerScenarios are the timed scenarios, each scale-up followed by
+// the scale-down of the same set.
+func controllerScenarios(c ControllerConfig) []scenario {
 	var scenarios []scenario
 	for _, n := range c.OrderedSizes {
 		scenarios = append(scenarios,
@@ -145,79 +172,97 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 			scenario{name: fmt.Sprintf("Parallel scale 0→%d, until all Ready", n), policy: appsv1.ParallelPodManagement, from: 0, to: n, timeout: 5 * time.Minute},
 			scenario{name: fmt.Sprintf("Parallel scale %d→0, until all gone", n), policy: appsv1.ParallelPodManagement, from: n, to: 0, timeout: 5 * time.Minute})
 	}
+	return scenarios
+}
 
-	// results[scenario index][side name]
-	results := make([]map[string][]sample, len(scenarios))
-	for i := range results {
-		results[i] = map[string][]sample{}
-	}
-	// Warm-up, not measured: each side scales a small set up and down once,
-	// so first-use costs (kube-controller-manager's service-account tokens,
-	// API server caches, kwok's node state) land in no measured round.
+// benchRun is one controller comparison on one plane.
+type benchRun struct {
+	p      *plane.Plane
+	ctl    *controllerProc
+	kcmPid int
+	c      ControllerConfig
+	sides  []side
+}
+
+// warmUp, not measured: each side scales a small set up and down once, so
+// first-use costs (kube-controller-manager's service-account tokens, API
+// server caches, kwok's node state) land in no measured round.
+func (b *benchRun) warmUp(ctx context.Context) error {
 	warm := []scenario{
 		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 0, to: 2, timeout: 2 * time.Minute},
 		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 2, to: 0, timeout: 2 * time.Minute},
 	}
-	for _, s := range sides {
+	for _, s := range b.sides {
 		ns := "bench-warmup-" + s.name()
-		if err := createNamespace(ctx, p.Client(), ns); err != nil {
-			return nil, err
+		if err := createNamespace(ctx, b.p.Client(), ns); err != nil {
+			return err
 		}
 		if err := s.create(ctx, ns, "w", appsv1.OrderedReadyPodManagement); err != nil {
-			return nil, fmt.Errorf("%s: warm-up: %w", s.name(), err)
+			return fmt.Errorf("%s: warm-up: %w", s.name(), err)
 		}
 		for _, sc := range warm {
-			if r := run(ctx, p, s, ctl, kcmPid, ns, "w", sc); r.err != nil {
-				return nil, fmt.Errorf("%s: warm-up scale to %d: %w", s.name(), sc.to, r.err)
+			if r := run(ctx, b.p, s, b.ctl, b.kcmPid, ns, "w", sc); r.err != nil {
+				return fmt.Errorf("%s: warm-up scale to %d: %w", s.name(), sc.to, r.err)
 			}
 		}
-		if err := deleteNamespace(ctx, p.Client(), ns); err != nil {
-			c.Logf("controller: %v", err)
+		if err := deleteNamespace(ctx, b.p.Client(), ns); err != nil {
+			b.c.Logf("controller: %v", err)
 		}
 	}
-	c.Logf("controller: warm-up done")
+	b.c.Logf("controller: warm-up done")
+	return nil
+}
 
+// rounds runs every scenario on every side, alternating sides, each side
+// in a fresh namespace per round. It returns results[scenario][side name].
+func (b *benchRun) rounds(ctx context.Context, scenarios []scenario) ([]map[string][]sample, error) {
+	results := make([]map[string][]sample, len(scenarios))
+	for i := range results {
+		results[i] = map[string][]sample{}
+	}
 	seq := 0
-	for round := 0; round < c.Rounds; round++ {
-		for _, s := range sides {
+	for round := 1; round <= b.c.Rounds; round++ {
+		for _, s := range b.sides {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			seq++
 			ns := fmt.Sprintf("bench-%d-%s", seq, s.name())
-			if err := createNamespace(ctx, p.Client(), ns); err != nil {
+			if err := createNamespace(ctx, b.p.Client(), ns); err != nil {
 				return nil, err
 			}
-			// Scale-ups and the scale-downs that follow them share a set.
-			for i := 0; i < len(scenarios); i += 2 {
-				up, down := scenarios[i], scenarios[i+1]
-				set := fmt.Sprintf("s%d", i/2)
-				if err := s.create(ctx, ns, set, up.policy); err != nil {
-					return nil, fmt.Errorf("%s: create %s/%s: %w", s.name(), ns, set, err)
-				}
-				time.Sleep(time.Second) // let the controllers see the empty set
-				r := run(ctx, p, s, ctl, kcmPid, ns, set, up)
-				results[i][s.name()] = append(results[i][s.name()], r)
-				c.Logf("controller %s round %d: %s: %s %v", s.name(), round+1, up.name, r.elapsed.Round(time.Millisecond), r.err)
-				if r.err != nil {
-					break // the scale-down of a set that did not come up means nothing
-				}
-				r = run(ctx, p, s, ctl, kcmPid, ns, set, down)
-				results[i+1][s.name()] = append(results[i+1][s.name()], r)
-				c.Logf("controller %s round %d: %s: %s %v", s.name(), round+1, down.name, r.elapsed.Round(time.Millisecond), r.err)
+			if err := b.roundOn(ctx, s, ns, round, scenarios, results); err != nil {
+				return nil, err
 			}
-			if err := deleteNamespace(ctx, p.Client(), ns); err != nil {
-				c.Logf("controller: %v", err)
+			if err := deleteNamespace(ctx, b.p.Client(), ns); err != nil {
+				b.c.Logf("controller: %v", err)
 			}
 		}
 	}
-	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
-	kcmRSS, _, _ := memoryKiB(kcmPid)
-	sections := controllerSections(scenarios, results, rss, hwm, kcmRSS, c)
-	if slices.ContainsFunc(c.CachedPods, func(n int) bool { return n > 0 }) {
-		sections = append(sections, cachedPodsMemory(ctx, p, c))
+	return results, nil
+}
+
+// roundOn runs the scenarios once on one side: each scale-up and the
+// scale-down that follows it share a set.
+func (b *benchRun) roundOn(ctx context.Context, s side, ns string, round int, scenarios []scenario, results []map[string][]sample) error {
+	for i := 0; i < len(scenarios); i += 2 {
+		up, down := scenarios[i], scenarios[i+1]
+		set := fmt.Sprintf("s%d", i/2)
+		if err := s.create(ctx, ns, set, up.policy); err != nil {
+			return fmt.Errorf("%s: create %s/%s: %w", s.name(), ns, set, err)
+		}
+		time.Sleep(time.Second) // let the controllers see the empty set
+		r := run(ctx, b.p, s, b.ctl, b.kcmPid, ns, set, up)
+		results[i][s.name()] = append(results[i][s.name()], r)
+		b.c.Logf("controller %s round %d: %s: %s %v", s.name(), round, up.name, r.elapsed.Round(time.Millisecond), r.err)
+		if r.err != nil {
+			return nil // the scale-down of a set that did not come up means nothing
+		}
+		r = run(ctx, b.p, s, b.ctl, b.kcmPid, ns, set, down)
+		results[i+1][s.name()] = append(results[i+1][s.name()], r)
+		b.c.Logf("controller %s round %d: %s: %s %v", s.name(), round, down.name, r.elapsed.Round(time.Millisecond), r.err)
 	}
-	return sections, nil
+	return nil
 }
 
 func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPid int, ns, set string, sc scenario) sample {
