@@ -72,7 +72,29 @@ func (l fencedLock) Create(ctx context.Context, r resourcelock.LeaderElectionRec
 }
 
 func (l fencedLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	if r.HolderIdentity == "" {
+		return l.release(ctx, r)
+	}
 	return l.noted(r, func() error { return l.Interface.Update(ctx, r) })
+}
+
+// release empties the Lease on the elector's way out, only if this replica
+// still holds it. The elector decides from the record it last observed: a
+// replica paused past its Lease, whose renew loop then gave up without
+// reading the Lease again, would otherwise empty the Lease of the replica
+// that took over, and a third could take it while that one still leads.
+// The fence closes first: nothing of this replica is written once the
+// Lease may be free.
+func (l fencedLock) release(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	l.fence.lost()
+	current, _, err := l.Interface.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if current.HolderIdentity != l.Identity() {
+		return nil // not ours to release
+	}
+	return l.Interface.Update(ctx, r)
 }
 
 // noted runs a write of the record and, if it succeeded and names this

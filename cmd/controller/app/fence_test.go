@@ -12,19 +12,73 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// fakeLock is a Lease lock whose writes succeed or fail on demand.
+// fakeLock is a Lease lock whose writes succeed or fail on demand; holder
+// is the Lease's holder as stored.
 type fakeLock struct {
 	resourcelock.Interface
-	id  string
-	err error
+	id     string
+	err    error
+	holder string
+	// onWrite, if set, runs before each write.
+	onWrite func(r resourcelock.LeaderElectionRecord)
 }
 
 func (l *fakeLock) Identity() string { return l.id }
-func (l *fakeLock) Create(context.Context, resourcelock.LeaderElectionRecord) error {
+func (l *fakeLock) Create(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.write(r)
+}
+func (l *fakeLock) Update(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.write(r)
+}
+func (l *fakeLock) write(r resourcelock.LeaderElectionRecord) error {
+	if l.onWrite != nil {
+		l.onWrite(r)
+	}
+	if l.err == nil {
+		l.holder = r.HolderIdentity
+	}
 	return l.err
 }
-func (l *fakeLock) Update(context.Context, resourcelock.LeaderElectionRecord) error {
-	return l.err
+func (l *fakeLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	return &resourcelock.LeaderElectionRecord{HolderIdentity: l.holder}, nil, nil
+}
+
+// TestReleaseOnlyOwnLease: on its way out the elector empties the Lease. A
+// replica that lost it meanwhile (another holds it) must leave it alone,
+// and the fence is closed before any release is sent.
+func TestReleaseOnlyOwnLease(t *testing.T) {
+	f := newLeaseFence(10 * time.Second)
+	fake := &fakeLock{id: "a"}
+	lock := fencedLock{Interface: fake, fence: f}
+	ctx := context.Background()
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	fake.holder = "b" // b took over while a was paused
+	released := false
+	fake.onWrite = func(r resourcelock.LeaderElectionRecord) { released = r.HolderIdentity == "" }
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	if released || fake.holder != "b" {
+		t.Fatalf("a emptied b's Lease (holder now %q)", fake.holder)
+	}
+	if f.check() == nil {
+		t.Fatal("fence open after giving up the Lease")
+	}
+	// Its own Lease it releases, with the fence already closed when the
+	// release is sent.
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	fake.onWrite = func(resourcelock.LeaderElectionRecord) {
+		if f.check() == nil {
+			t.Error("fence open while the release is sent")
+		}
+	}
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{}); err != nil || fake.holder != "" {
+		t.Fatalf("own Lease not released: %v, holder %q", err, fake.holder)
+	}
 }
 
 func TestLeaseFence(t *testing.T) {
