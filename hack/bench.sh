@@ -21,6 +21,7 @@
 #   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
 #   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
 #   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
+#   BENCH_MANY=200x5         many sets created at once, and a small set behind them (off by default)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
@@ -85,6 +86,7 @@ args=(
   --ordered="${BENCH_ORDERED:-10,30}"
   --parallel="${BENCH_PARALLEL:-100}"
   --cached-pods="$cached"
+  --many-sets="${BENCH_MANY:-}"
   --out="$out/summary.md"
 )
 if [[ ,$suites, == *,controller,* ]]; then

@@ -51,8 +51,11 @@ type ControllerConfig struct {
 	// skips it. BaselineController, if set, is measured beside kennel's.
 	CachedPods         []int
 	BaselineController string
-	Dir                string
-	Logf               func(format string, args ...any)
+	// ManySets, "SETSxPETS" (e.g. "200x5"), runs the many-sets scenario
+	// (manysets.go); empty skips it.
+	ManySets string
+	Dir      string
+	Logf     func(format string, args ...any)
 }
 
 // The client rate limits of kennel's controller are set to the plane's
@@ -97,6 +100,14 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	var manySets, manyPets int
+	if c.ManySets != "" {
+		if _, err := fmt.Sscanf(c.ManySets, "%dx%d", &manySets, &manyPets); err != nil || manySets < 1 || manyPets < 1 {
+			return nil, fmt.Errorf("many sets %q: want SETSxPETS, e.g. 200x5", c.ManySets)
+		}
+		// kwok's nodes take 250 pods each (test/plane/stages/node.yaml).
+		c.Nodes = max(c.Nodes, (manySets*manyPets+1)/200+1)
+	}
 	c.Logf("controller: starting the plane (%d nodes)", c.Nodes)
 	p, err := plane.Start(ctx, plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")})
 	if err != nil {
@@ -128,6 +139,9 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
 	sections := controllerSections(scenarios, results, rss, hwm, kcmRSS, c)
+	if manySets > 0 {
+		sections = append(sections, b.manySets(ctx, manySets, manyPets))
+	}
 	if slices.ContainsFunc(c.CachedPods, func(n int) bool { return n > 0 }) {
 		sections = append(sections, cachedPodsMemory(ctx, p, c))
 	}

@@ -30,6 +30,7 @@ type Options struct {
 	Parallel                                      int
 	CachedPods                                    []int
 	BaselineController                            string
+	ManySets                                      string
 	WorkDir                                       string
 	Out                                           string
 }
@@ -80,7 +81,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 			secs, err := Controller(ctx, ControllerConfig{
 				Controller: o.Controller, PlaneBin: o.PlaneBin, CRD: o.CRD,
 				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
-				CachedPods: o.CachedPods, BaselineController: o.BaselineController,
+				CachedPods: o.CachedPods, BaselineController: o.BaselineController, ManySets: o.ManySets,
 				Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})
 			if err != nil {

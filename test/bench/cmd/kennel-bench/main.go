@@ -33,6 +33,7 @@ func main() {
 	fs.IntVar(&o.Parallel, "parallel", 100, "Parallel scale-up size (0→N); 0 skips")
 	fs.IntSliceVar(&o.CachedPods, "cached-pods", []int{1000, 5000}, "stages of the controller memory scenario (pods cached); 0 skips it")
 	fs.StringVar(&o.BaselineController, "baseline-controller", "", "an earlier controller binary measured beside kennel's in the memory scenario")
+	fs.StringVar(&o.ManySets, "many-sets", "", `many-sets scenario, "SETSxPETS" (e.g. 200x5); empty skips it`)
 	fs.StringVar(&o.WorkDir, "work-dir", "", "scratch directory (default: a temporary one, kept on failure)")
 	fs.StringVar(&o.Out, "out", "", "also write the summary here")
 	if err := fs.Parse(os.Args[1:]); err != nil {

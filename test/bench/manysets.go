@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kennel-dev/kennel/internal/procfs"
+	"github.com/kennel-dev/kennel/test/plane"
+)
+
+// The many-sets scenario (ManySets, "200x5"): that many sets of that many
+// pets each, with claims, created at once in one namespace (a headless
+// Service, the set with 0 replicas, then the scale, eight sets at a time);
+// timed until every pet is Ready. Right after the burst's last set is
+// created, a small set (1 pet) is created too: its time to Ready shows
+// whether a set waits behind the burst in the controller's queue.
+
+// manySample is one run of the many-sets scenario on one side.
+type manySample struct {
+	elapsed, probe time.Duration
+	kennel, kcm    time.Duration
+	err            error
+}
+
+// manySets runs the scenario c.ManySets times rounds, alternating sides.
+func (b *benchRun) manySets(ctx context.Context, sets, pets int) Section {
+	title := fmt.Sprintf("%d sets × %d pets created at once (claims, OrderedReady), until all Ready", sets, pets)
+	results := map[string][]manySample{}
+	for round := 1; round <= b.c.Rounds; round++ {
+		for _, s := range b.sides {
+			ns := fmt.Sprintf("bench-many-%d-%s", round, s.name())
+			if err := createNamespace(ctx, b.p.Client(), ns); err != nil {
+				results[s.name()] = append(results[s.name()], manySample{err: err})
+				continue
+			}
+			r := b.manyOnce(ctx, s, ns, sets, pets)
+			b.c.Logf("controller %s round %d: %s: %s (probe %s) %v", s.name(), round, title, r.elapsed.Round(time.Millisecond), r.probe.Round(time.Millisecond), r.err)
+			results[s.name()] = append(results[s.name()], r)
+			if err := deleteNamespace(ctx, b.p.Client(), ns); err != nil {
+				b.c.Logf("controller: %v", err)
+			}
+		}
+	}
+	return manySection(title, results)
+}
+
+// manyOnce creates the burst and the probe set on one side and waits.
+func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets int) manySample {
+	var r manySample
+	k0, _ := procfs.CPUTime(b.ctl.cmd.Process.Pid)
+	m0, _ := procfs.CPUTime(b.kcmPid)
+	t0 := time.Now()
+	if err := createSets(ctx, s, ns, sets, pets); err != nil {
+		r.err = err
+		return r
+	}
+	tp := time.Now()
+	if err := s.create(ctx, ns, "probe", appsv1.OrderedReadyPodManagement); err != nil {
+		r.err = err
+		return r
+	}
+	if err := s.scale(ctx, ns, "probe", 1); err != nil {
+		r.err = err
+		return r
+	}
+	timeout := 15 * time.Minute
+	if r.err = waitPets(ctx, b.p.Client(), ns, "probe", 1, timeout); r.err != nil {
+		return r
+	}
+	r.probe = time.Since(tp)
+	r.err = waitAllReady(ctx, b.p.Client(), ns, sets*pets+1, timeout)
+	r.elapsed = time.Since(t0)
+	k1, _ := procfs.CPUTime(b.ctl.cmd.Process.Pid)
+	m1, _ := procfs.CPUTime(b.kcmPid)
+	r.kennel, r.kcm = k1-k0, m1-m0
+	return r
+}
+
+// createSets creates sets m000… with pets each, eight at a time.
+func createSets(ctx context.Context, s side, ns string, sets, pets int) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				name := fmt.Sprintf("m%03d", i)
+				err := s.create(ctx, ns, name, appsv1.OrderedReadyPodManagement)
+				if err == nil {
+					err = s.scale(ctx, ns, name, pets)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("%s: %w", name, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < sets && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// waitAllReady waits until the namespace holds n pods, all Ready.
+func waitAllReady(ctx context.Context, c kubernetes.Interface, ns string, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err == nil {
+			ready := 0
+			for i := range pods.Items {
+				if pods.Items[i].DeletionTimestamp == nil && plane.PodReady(&pods.Items[i]) {
+					ready++
+				}
+			}
+			if ready == n {
+				return nil
+			}
+			last = fmt.Sprintf("%d pods, %d Ready, want %d", len(pods.Items), ready, n)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not done within %s: %s", timeout, last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// upstreamCPU estimates the StatefulSet controller's CPU per round:
+// kube-controller-manager's during the upstream run minus during kennel's
+// run of the same round.
+func upstreamCPU(results map[string][]manySample) []float64 {
+	var out []float64
+	k, u := results["kennel"], results["upstream"]
+	for i := range min(len(k), len(u)) {
+		if k[i].err == nil && u[i].err == nil {
+			out = append(out, (u[i].kcm - k[i].kcm).Seconds())
+		}
+	}
+	return out
+}
+
+// manySection is the scenario's table.
+func manySection(title string, results map[string][]manySample) Section {
+	sec := Section{Title: "controller: many sets at once"}
+	pick := func(side string, f func(manySample) float64) []float64 {
+		var out []float64
+		for _, r := range results[side] {
+			if r.err == nil {
+				out = append(out, f(r))
+			}
+		}
+		return out
+	}
+	row := func(metric string, f func(manySample) float64, format func(float64) string) Row {
+		return MedianRow(metric, pick("kennel", f), pick("upstream", f), format)
+	}
+	sec.Rows = []Row{
+		row(title, func(r manySample) float64 { return r.elapsed.Seconds() }, Seconds),
+		row("a 1-pet set created right after the burst: its time to Ready", func(r manySample) float64 { return r.probe.Seconds() }, Seconds),
+		MedianRow("controller CPU seconds (upstream: estimate)", pick("kennel", func(r manySample) float64 { return r.kennel.Seconds() }), upstreamCPU(results), Seconds),
+		row("kube-controller-manager CPU seconds (raw)", func(r manySample) float64 { return r.kcm.Seconds() }, Seconds),
+	}
+	for side, rs := range results {
+		for i, r := range rs {
+			if r.err != nil {
+				sec.Failures++
+				sec.Notes = append(sec.Notes, fmt.Sprintf("FAILED: %s round %d: %v", side, i+1, r.err))
+			}
+		}
+	}
+	sec.Notes = append(sec.Notes,
+		"Times run from the first create to the namespace holding every pet Ready (polled every 500 ms); the probe set's from its create to its pet Ready.",
+		"Controller CPU: kennel's process; upstream's is kube-controller-manager's during its run minus during kennel's run of the same round (an estimate, as in the CPU table; the raw figures are in the next row).")
+	return sec
+}
