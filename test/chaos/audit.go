@@ -9,12 +9,16 @@ import (
 	"os"
 	"path/filepath"
 
+	appsv1 "k8s.io/api/apps/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // auditPolicy records the writes of the test namespace: Lease writes with
-// their response (the holder), pod and claim creations with their request
-// (the name), other writes to pods, claims, sets and revisions as metadata.
+// their response (the holder), writes to the sets themselves with their
+// response (the set as stored: the checks learn every spec change from it,
+// even one the recorder's watch missed while it relisted), pod and claim
+// creations with their request (the name), other writes to pods, claims,
+// sets and revisions as metadata.
 // Reads, kwok's pod status writes and events are left out.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -27,6 +31,10 @@ rules:
 - level: RequestResponse
   namespaces: [%[1]q]
   resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: RequestResponse
+  namespaces: [%[1]q]
+  verbs: ["create", "update", "patch"]
+  resources: [{group: apps, resources: [statefulsets]}, {group: kennel.dev, resources: [petsets]}]
 - level: Request
   namespaces: [%[1]q]
   verbs: ["create"]
@@ -134,6 +142,14 @@ func toWrite(ev *auditv1.Event) (write, bool) {
 	}
 	if w.Resource == "leases" && ev.ResponseObject != nil && json.Unmarshal(ev.ResponseObject.Raw, &meta) == nil && meta.Spec.HolderIdentity != nil {
 		w.Holder = *meta.Spec.HolderIdentity
+	}
+	if (w.Resource == "petsets" || w.Resource == "statefulsets") && w.Subresource == "" && w.ok() && ev.ResponseObject != nil {
+		// A PetSet reads into the StatefulSet type: same JSON shape.
+		var ss appsv1.StatefulSet
+		if json.Unmarshal(ev.ResponseObject.Raw, &ss) == nil && ss.Name != "" {
+			s := observeSet(&ss)
+			w.Set = &s
+		}
 	}
 	return w, true
 }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -113,6 +114,14 @@ func (c *Checker) Quiet(from, to time.Time) { c.quiet = append(c.quiet, quietWin
 // order, later than those of earlier batches.
 func (c *Checker) Feed(round int, evs []event, ws []write) {
 	c.round = round
+	// Every change of a set's spec is in the audit log, stamped when the
+	// API server received it; the recorder's watch can miss one while it
+	// relists after an API server or etcd restart.
+	for _, w := range ws {
+		if w.Set != nil {
+			evs = append(slices.Clip(evs), event{At: w.At, Set: w.Set})
+		}
+	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].At.Before(ws[j].At) })
 	for _, e := range evs {

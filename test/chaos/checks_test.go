@@ -196,3 +196,47 @@ func TestPlansRepeatForASeed(t *testing.T) {
 		t.Error("different seeds gave the same plans")
 	}
 }
+
+// TestCheckerLearnsSetChangesFromTheAudit: a scale-up the recorder's watch
+// missed (it was relisting) is in the audit log with the stored set; a pet
+// created for it is no violation. Without the set in the audit entry it is.
+func TestCheckerLearnsSetChangesFromTheAudit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		audit bool
+		want  int
+	}{{"scale-up in the audit log", true, 0}, {"scale-up seen by nobody", false, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRecord()
+			r.setState("ord", 1, 0, 1, false, false)
+			r.createPet("ctl", "ord", 0)
+			scale := write{At: r.tick(), User: "admin", Verb: "patch", Resource: "petsets", Name: "ord", Code: 200}
+			if tt.audit {
+				scale.Set = &set{Name: "ord", Replicas: 2, MaxUnavailable: 1}
+			}
+			r.ws = append(r.ws, scale)
+			r.createPet("ctl", "ord", 1)
+			c := NewChecker("PetSet", []string{"ord"}, []string{"ctl"}, false)
+			c.Feed(1, r.evs, r.ws)
+			if got := c.Counts()[InvIdentity]; got != tt.want {
+				t.Errorf("identity violations %d, want %d: %v", got, tt.want, c.Snapshot())
+			}
+		})
+	}
+}
+
+func TestAuditSetWriteCarriesTheStoredSet(t *testing.T) {
+	line := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","stage":"ResponseComplete","verb":"patch",` +
+		`"user":{"username":"admin"},"objectRef":{"resource":"petsets","namespace":"chaos","name":"par","apiGroup":"kennel.dev"},` +
+		`"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z",` +
+		`"responseObject":{"apiVersion":"kennel.dev/v1","kind":"PetSet","metadata":{"name":"par","generation":7},` +
+		`"spec":{"replicas":4,"podManagementPolicy":"Parallel","persistentVolumeClaimRetentionPolicy":{"whenScaled":"Delete"}}}}` + "\n"
+	ws, err := parseAudit([]byte(line))
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("%v %v", ws, err)
+	}
+	s := ws[0].Set
+	if s == nil || s.Name != "par" || s.Replicas != 4 || !s.Parallel || !s.DeleteOnScale || s.Generation != 7 {
+		t.Fatalf("set %+v", s)
+	}
+}

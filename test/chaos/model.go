@@ -111,6 +111,7 @@ type write struct {
 	Name        string
 	Code        int
 	Holder      string // leases: the holder identity in the response
+	Set         *set   // a write to a set itself: the set as stored
 }
 
 func (w write) ok() bool { return w.Code >= 200 && w.Code < 300 }
