@@ -56,3 +56,28 @@ func TestCondemnedPetWaitsForItsClaimOwners(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimGoneBeforeTheCacheShowsIt: a claim that carried a reference to
+// its scaled-away pet was deleted by the garbage collector, but the cache
+// still holds it. Scaled back up, the pet must not be created before a new
+// claim: the claim is read from the API server, found gone, and created.
+func TestClaimGoneBeforeTheCacheShowsIt(t *testing.T) {
+	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
+	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenScaled: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+	}
+	s := newSim(t, set, newService("web"))
+	stale := claimFor("data-web-0")
+	stale.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: "web-0", UID: "old-web-0"}}
+	s.stale = true // the cache keeps the deleted claim
+	if err := s.claimIdx.Add(stale); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), "data-web-0", metav1.GetOptions{}); err != nil {
+		t.Fatalf("claim not created again: %v", err)
+	}
+	s.assertNoViolations()
+}

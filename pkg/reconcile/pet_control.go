@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -147,6 +148,13 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 	var errs []error
 	for _, claim := range newClaims(set, ord) {
 		existing, err := c.claimLister.PersistentVolumeClaims(claim.Namespace).Get(claim.Name)
+		if err == nil && hasPodOwner(existing) {
+			// A claim with a reference to a pet (whenScaled: Delete) is the
+			// garbage collector's to delete once that pet is gone, and the
+			// cache may not show the deletion yet: ask the API server
+			// before a pet is made on it.
+			existing, err = c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(ctx, claim.Name, metav1.GetOptions{})
+		}
 		switch {
 		case err == nil:
 			if existing.DeletionTimestamp != nil {
@@ -242,6 +250,13 @@ func tolerate(err error, expected ...func(error) bool) error {
 
 func (c *realClaimControl) GetStorageClass(ctx context.Context, name string) (*storagev1.StorageClass, error) {
 	return c.client.StorageV1().StorageClasses().Get(ctx, name, metav1.GetOptions{})
+}
+
+// hasPodOwner reports whether the claim has an owner reference to a pod.
+func hasPodOwner(claim *corev1.PersistentVolumeClaim) bool {
+	return slices.ContainsFunc(claim.OwnerReferences, func(r metav1.OwnerReference) bool {
+		return r.Kind == "Pod" && r.APIVersion == "v1"
+	})
 }
 
 // createPet creates the pet at the position, at the revision its position
