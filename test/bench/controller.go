@@ -105,9 +105,9 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		if _, err := fmt.Sscanf(c.ManySets, "%dx%d", &manySets, &manyPets); err != nil || manySets < 1 || manyPets < 1 {
 			return nil, fmt.Errorf("many sets %q: want SETSxPETS, e.g. 200x5", c.ManySets)
 		}
-		// kwok's nodes take 250 pods each (test/plane/stages/node.yaml).
-		c.Nodes = max(c.Nodes, (manySets*manyPets+1)/200+1)
 	}
+	// kwok's nodes take 250 pods each (test/plane/stages/node.yaml).
+	c.Nodes = max(c.Nodes, (manySets*manyPets+1)/200+1, c.Parallel/200+1)
 	c.Logf("controller: starting the plane (%d nodes)", c.Nodes)
 	p, err := plane.Start(ctx, plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")})
 	if err != nil {
@@ -128,6 +128,13 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		return nil, errors.New("no kube-controller-manager pid")
 	}
 	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
+	if c.Parallel > 0 {
+		loop, err := newLoopSide(p)
+		if err != nil {
+			return nil, err
+		}
+		b.sides = append(b.sides, loop)
+	}
 	scenarios := controllerScenarios(c)
 	if err := b.warmUp(ctx); err != nil {
 		return nil, err
@@ -138,7 +145,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	}
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
-	sections := controllerSections(scenarios, results, rss, hwm, kcmRSS, c)
+	sections := append(controllerSections(scenarios, results, rss, hwm, kcmRSS, c), limitSection(scenarios, results))
 	if manySets > 0 {
 		sections = append(sections, b.manySets(ctx, manySets, manyPets))
 	}
@@ -261,6 +268,9 @@ func (b *benchRun) rounds(ctx context.Context, scenarios []scenario) ([]map[stri
 func (b *benchRun) roundOn(ctx context.Context, s side, ns string, round int, scenarios []scenario, results []map[string][]sample) error {
 	for i := 0; i < len(scenarios); i += 2 {
 		up, down := scenarios[i], scenarios[i+1]
+		if _, loop := s.(loopSide); loop && up.policy != appsv1.ParallelPodManagement {
+			continue // the client loop is the limit of Parallel scales only
+		}
 		set := fmt.Sprintf("s%d", i/2)
 		if err := s.create(ctx, ns, set, up.policy); err != nil {
 			return fmt.Errorf("%s: create %s/%s: %w", s.name(), ns, set, err)

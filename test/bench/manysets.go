@@ -34,6 +34,9 @@ func (b *benchRun) manySets(ctx context.Context, sets, pets int) Section {
 	results := map[string][]manySample{}
 	for round := 1; round <= b.c.Rounds; round++ {
 		for _, s := range b.sides {
+			if _, loop := s.(loopSide); loop {
+				continue
+			}
 			ns := fmt.Sprintf("bench-many-%d-%s", round, s.name())
 			if err := createNamespace(ctx, b.p.Client(), ns); err != nil {
 				results[s.name()] = append(results[s.name()], manySample{err: err})
