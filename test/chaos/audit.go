@@ -10,15 +10,17 @@ import (
 	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // auditPolicy records the writes of the test namespace: Lease writes with
-// their response (the holder), writes to the sets themselves with their
-// response (the set as stored: the checks learn every spec change from it,
-// even one the recorder's watch missed while it relisted), pod and claim
-// creations with their request (the name), other writes to pods, claims,
-// sets and revisions as metadata.
+// their response (the holder); writes to the sets themselves, and pod
+// creations and pod status writes (kwok's included), with their response
+// (the object as stored: the checks learn every set change and every pet's
+// phase and readiness from them, even those the recorder's watch missed
+// while it relisted); claim creations with their request (the name); other
+// writes to pods, claims, sets and revisions as metadata.
 // Reads, kwok's pod status writes and events are left out.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -26,6 +28,10 @@ omitStages: ["RequestReceived"]
 rules:
 - level: None
   verbs: ["get", "list", "watch"]
+- level: RequestResponse
+  namespaces: [%[1]q]
+  verbs: ["create", "update", "patch"]
+  resources: [{group: "", resources: [pods, pods/status]}]
 - level: None
   users: ["kwok", "system:kube-scheduler"]
 - level: RequestResponse
@@ -149,6 +155,12 @@ func toWrite(ev *auditv1.Event) (write, bool) {
 		if json.Unmarshal(ev.ResponseObject.Raw, &ss) == nil && ss.Name != "" {
 			s := observeSet(&ss)
 			w.Set = &s
+		}
+	}
+	if w.Resource == "pods" && (w.Subresource == "" || w.Subresource == "status") && w.Verb != "delete" && w.ok() && ev.ResponseObject != nil {
+		var p corev1.Pod
+		if json.Unmarshal(ev.ResponseObject.Raw, &p) == nil && p.Name != "" {
+			w.Pod = &p
 		}
 	}
 	return w, true

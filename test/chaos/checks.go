@@ -114,12 +114,19 @@ func (c *Checker) Quiet(from, to time.Time) { c.quiet = append(c.quiet, quietWin
 // order, later than those of earlier batches.
 func (c *Checker) Feed(round int, evs []event, ws []write) {
 	c.round = round
-	// Every change of a set's spec is in the audit log, stamped when the
-	// API server received it; the recorder's watch can miss one while it
-	// relists after an API server or etcd restart.
+	// Every change of a set's spec, and every pod creation and status
+	// write, is in the audit log, stamped when the API server received it;
+	// the recorder's watch can miss them while it relists after an API
+	// server or etcd restart.
 	for _, w := range ws {
 		if w.Set != nil {
 			evs = append(slices.Clip(evs), event{At: w.At, Set: w.Set})
+		}
+		if w.Pod != nil {
+			if setName, ord, ok := c.owner(w.Pod.Name); ok {
+				p := observePod(w.Pod, setName, ord, false)
+				evs = append(slices.Clip(evs), event{At: w.At, Pod: &p})
+			}
 		}
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })

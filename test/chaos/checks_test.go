@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // recordBuilder writes the record a controller would leave: watch events
@@ -240,3 +241,38 @@ func TestAuditSetWriteCarriesTheStoredSet(t *testing.T) {
 		t.Fatalf("set %+v", s)
 	}
 }
+
+// TestCheckerLearnsPodReadinessFromTheAudit: pet 0 turned Ready while the
+// recorder's watch was down; kwok's status write is in the audit log, so
+// creating pet 1 is no ordered-ready violation. Without it, it is.
+func TestCheckerLearnsPodReadinessFromTheAudit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		audit bool
+		want  int
+	}{{"readiness in the audit log", true, 0}, {"readiness seen by nobody", false, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRecord()
+			r.setState("ord", 2, 0, 1, false, false)
+			r.write("ctl", "create", "persistentvolumeclaims", claimName("ord", 0), "")
+			r.write("ctl", "create", "pods", petName("ord", 0), "")
+			p := pod{Name: "ord-0", UID: "u0", Set: "ord", Phase: corev1.PodPending, Owner: "PetSet/ord"}
+			r.evs = append(r.evs, event{At: r.tick(), Pod: &p})
+			if tt.audit {
+				ready := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ord-0", UID: "u0",
+					OwnerReferences: []metav1.OwnerReference{{Kind: "PetSet", Name: "ord", Controller: ptr(true)}}},
+					Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+				r.ws = append(r.ws, write{At: r.tick(), User: "kwok", Verb: "patch", Resource: "pods", Subresource: "status", Name: "ord-0", Code: 200, Pod: ready})
+			}
+			r.write("ctl", "create", "persistentvolumeclaims", claimName("ord", 1), "")
+			r.write("ctl", "create", "pods", petName("ord", 1), "")
+			c := NewChecker("PetSet", []string{"ord"}, []string{"ctl"}, false)
+			c.Feed(1, r.evs, r.ws)
+			if got := c.Counts()[InvOrder]; got != tt.want {
+				t.Errorf("ordered-ready violations %d, want %d: %v", got, tt.want, c.Snapshot())
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

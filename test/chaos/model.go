@@ -111,7 +111,8 @@ type write struct {
 	Name        string
 	Code        int
 	Holder      string // leases: the holder identity in the response
-	Set         *set   // a write to a set itself: the set as stored
+	Set         *set        // a write to a set itself: the set as stored
+	Pod         *corev1.Pod // a pod created or its status written: the pod as stored
 }
 
 func (w write) ok() bool { return w.Code >= 200 && w.Code < 300 }

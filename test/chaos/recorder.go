@@ -102,6 +102,12 @@ func (r *recorder) podEvent(obj any, gone bool) *event {
 	if !ok {
 		return nil
 	}
+	o := observePod(p, setName, ord, gone)
+	return &event{Pod: &o}
+}
+
+// observePod is what the checks know of a pet.
+func observePod(p *corev1.Pod, setName string, ord int, gone bool) pod {
 	o := pod{
 		Name: p.Name, UID: string(p.UID), Set: setName, Ordinal: ord, Phase: p.Status.Phase,
 		Terminating: p.DeletionTimestamp != nil, Revision: p.Labels[appsv1.ControllerRevisionHashLabelKey], Gone: gone,
@@ -114,7 +120,7 @@ func (r *recorder) podEvent(obj any, gone bool) *event {
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		o.Owner = ref.Kind + "/" + ref.Name
 	}
-	return &event{Pod: &o}
+	return o
 }
 
 func (r *recorder) claimEvent(obj any, gone bool) *event {
