@@ -110,7 +110,7 @@ type write struct {
 	Subresource string
 	Name        string
 	Code        int
-	Holder      string // leases: the holder identity in the response
+	Holder      string      // leases: the holder identity in the response
 	Set         *set        // a write to a set itself: the set as stored
 	Pod         *corev1.Pod // a pod created or its status written: the pod as stored
 }
