@@ -52,9 +52,26 @@ func TestZooKeeperExample(t *testing.T) {
 	}
 	t.Logf("znode /kennel-e2e read back through zk-2: written-through-zk-0")
 
+	zkReadmeChecks(t, f)
 	deletedPetKeepsData(ctx, t, f, "/kennel-e2e", "written-through-zk-0")
 	scaleAddsAndRemovesServers(ctx, t, f, client)
 	rollingUpdateKeepsServing(ctx, t, f)
+	// The README's clean-up, with the claims of the pets the scale added.
+	readmeCleanUp(ctx, t, f, dir, "app.kubernetes.io/name=zookeeper", petNames("data-zk", 5)...)
+}
+
+// zkReadmeChecks runs the README's "Run it" commands not run elsewhere:
+// zk-1's myid is 2, and zkServer.sh status in zk-0 names its mode.
+func zkReadmeChecks(t *testing.T, f *framework.Framework) {
+	t.Helper()
+	if got := strings.TrimSpace(execZK(t, f, "zk-1", "cat", "/data/myid")); got != "2" {
+		t.Errorf("kubectl exec zk-1 -c zookeeper -- cat /data/myid: %q, want 2", got)
+	}
+	out := execZK(t, f, "zk-0", "zkServer.sh", "status")
+	if !strings.Contains(out, "Mode: leader") && !strings.Contains(out, "Mode: follower") {
+		t.Errorf("kubectl exec zk-0 -c zookeeper -- zkServer.sh status: no mode\n%s", out)
+	}
+	t.Logf("zkServer.sh status in zk-0:\n%s", out)
 }
 
 // writerScript writes the znode through the whole ensemble, one zkCli.sh
