@@ -38,18 +38,7 @@ spec:
 func TestConsulExample(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(12 * time.Minute)
-	f.InstallPetSetCRD()
-	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
-	dir := overlayPatched(t, exampleDir("consul"), f.Namespace, consulOneNodePatch,
-		image("hashicorp/consul", framework.ConsulImage), image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
-	start := time.Now()
-	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	pets := waitReady(ctx, f, "app.kubernetes.io/name=consul", 3)
-	t.Logf("3 Consul pets Ready in %s", time.Since(start).Round(time.Millisecond))
-	onRealNode(t, pets)
+	dir := applyExample(ctx, t, f, "consul", consulOneNodePatch, 3, image("hashicorp/consul", framework.ConsulImage))
 
 	logs, err := f.Kubectl("", "-n", f.Namespace, "logs", "consul-0", "-c", "bootstrap")
 	if err != nil || !strings.Contains(logs, "bootstrap_expect 3, 3 retry_join") {

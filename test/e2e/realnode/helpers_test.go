@@ -68,6 +68,28 @@ func overlayPatched(t *testing.T, dir, ns, patch string, images ...imageRef) str
 	return out
 }
 
+// applyExample starts a controller for the test's namespace, applies
+// examples/NAME through an overlay (the image references, the peer-finder
+// image and patch) and waits until its n pets, labelled
+// app.kubernetes.io/name=NAME, are Ready on the real node. It returns the
+// overlay's directory.
+func applyExample(ctx context.Context, t *testing.T, f *framework.Framework, name, patch string, n int, images ...imageRef) string {
+	t.Helper()
+	f.InstallPetSetCRD()
+	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	images = append(images, image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
+	dir := overlayPatched(t, exampleDir(name), f.Namespace, patch, images...)
+	start := time.Now()
+	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	pets := waitReady(ctx, f, "app.kubernetes.io/name="+name, n)
+	t.Logf("%d %s pets Ready in %s", n, name, time.Since(start).Round(time.Millisecond))
+	onRealNode(t, pets)
+	return dir
+}
+
 // exampleDir is an example's directory in the repository.
 func exampleDir(name string) string {
 	return filepath.Join(framework.RepoRoot(), "examples", name)

@@ -23,18 +23,7 @@ import (
 func TestZooKeeperExample(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(16 * time.Minute)
-	f.InstallPetSetCRD()
-	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
-	dir := overlayPatched(t, exampleDir("zookeeper"), f.Namespace, oneNodePatch,
-		image("zookeeper", framework.ZooKeeperImage), image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
-	start := time.Now()
-	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	pets := waitReady(ctx, f, "app.kubernetes.io/name=zookeeper", 3)
-	t.Logf("3 ZooKeeper pets Ready in %s", time.Since(start).Round(time.Millisecond))
-	onRealNode(t, pets)
+	dir := applyExample(ctx, t, f, "zookeeper", oneNodePatch, 3, image("zookeeper", framework.ZooKeeperImage))
 
 	client := startClient(ctx, f)
 	modes := srvrModes(ctx, t, f, client, 3)
