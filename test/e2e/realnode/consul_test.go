@@ -13,24 +13,10 @@ import (
 	"github.com/kennel-dev/kennel/test/e2e/framework"
 )
 
-// consulOneNodePatch is what the real node forces on the Consul example:
-// it is one node, and the example requires one server per node. The
-// image runs as root (as the official one starts), so the volume's owner
-// does not matter here.
-const consulOneNodePatch = `apiVersion: kennel.dev/v1
-kind: PetSet
-metadata:
-  name: consul
-spec:
-  template:
-    spec:
-      affinity:
-        podAntiAffinity: null
-`
-
 // The Consul example, manifests changed only by image references and the
-// one-node patch: three servers bootstrap one cluster through peer-finder
-// (bootstrap_expect 3, retry_join by DNS name); the README's commands show
+// one-node component (examples/components/one-node): three servers
+// bootstrap one cluster through peer-finder (bootstrap_expect 3, retry_join
+// by DNS name); the README's commands show
 // three alive members and one leader with two followers, all voters; a key
 // written through consul-0 is read through consul-2; scaling to 5 adds two
 // voters, and back to 3 one step at a time (the preStop `consul leave`)
@@ -38,7 +24,7 @@ spec:
 func TestConsulExample(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(12 * time.Minute)
-	dir := applyExample(ctx, t, f, "consul", consulOneNodePatch, 3, image("hashicorp/consul", framework.ConsulImage))
+	dir := applyExample(ctx, t, f, "consul", 3, image("hashicorp/consul", framework.ConsulImage))
 
 	logs, err := f.Kubectl("", "-n", f.Namespace, "logs", "consul-0", "-c", "bootstrap")
 	if err != nil || !strings.Contains(logs, "bootstrap_expect 3, 3 retry_join") {

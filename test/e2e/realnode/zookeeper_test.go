@@ -15,15 +15,15 @@ import (
 	"github.com/kennel-dev/kennel/test/e2e/framework"
 )
 
-// The ZooKeeper example, manifests unchanged but for image references:
-// three pets form one ensemble (one leader, two followers by srvr) and a
+// The ZooKeeper example, manifests changed only by image references and the
+// one-node component (examples/components/one-node): three pets form one ensemble (one leader, two followers by srvr) and a
 // znode written through zk-0 is read through zk-2; a deleted pet comes back
 // on its claim with its data; scaling to 5 and back to 3 adds and removes
 // servers through the sidecar's reconfig; a rolling update keeps serving.
 func TestZooKeeperExample(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(16 * time.Minute)
-	dir := applyExample(ctx, t, f, "zookeeper", oneNodePatch, 3, image("zookeeper", framework.ZooKeeperImage))
+	dir := applyExample(ctx, t, f, "zookeeper", 3, image("zookeeper", framework.ZooKeeperImage))
 
 	client := startClient(ctx, f)
 	modes := srvrModes(ctx, t, f, client, 3)
@@ -179,24 +179,6 @@ func longestGap(logs string, since int64) (time.Duration, int, int) {
 	}
 	return time.Duration(longest) * time.Millisecond, oks, errs
 }
-
-// oneNodePatch is what the real node forces on the example: it is one node
-// (the example requires one server per node), and its hostPath volumes
-// ignore fsGroup (created 0750 root, not writable by the image's uid 1000).
-// Both are what a user of a one-node cluster with such volumes meets.
-const oneNodePatch = `apiVersion: kennel.dev/v1
-kind: PetSet
-metadata:
-  name: zk
-spec:
-  template:
-    spec:
-      affinity:
-        podAntiAffinity: null
-      securityContext:
-        runAsUser: 0
-        runAsGroup: 0
-`
 
 // zkCli runs the image's zkCli.sh in a pet against its own server.
 func zkCli(f *framework.Framework, pod string, args ...string) (string, error) {
