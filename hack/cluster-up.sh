@@ -8,7 +8,7 @@
 #                                  per machine) with the controller and
 #                                  peer-finder images (make images) imported
 #                                  as kennel.local/<name>:dev, and the
-#                                  toolbox and nginx images as
+#                                  toolbox, nginx, zookeeper and consul images as
 #                                  kennel.local/<name>:1. First run: ~10 min
 #                                  more to build the kubelet.
 set -euo pipefail

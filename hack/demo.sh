@@ -4,12 +4,16 @@
 # kennel's peer-finder run for each pet against the plane's CoreDNS. Shows the
 # pets starting in order and the peers each saw.
 # DEMO_SET=statefulset uses a built-in apps/v1 StatefulSet instead of the
-# PetSet controller.
+# PetSet controller. REAL_NODE=1 (make demo REAL_NODE=1) shows the ZooKeeper
+# example forming a real ensemble on the plane's real node instead
+# (hack/demo-realnode.sh).
 # On a terminal the plane keeps running afterwards until Ctrl-C; otherwise
 # (or with DEMO_KEEP_RUNNING=0) it stops at the end. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"
+# REAL_NODE=1: the ZooKeeper example on the real node instead.
+if [ "${REAL_NODE:-0}" = 1 ]; then exec hack/demo-realnode.sh; fi
 
 log "control plane binaries (first build: 20-30 min on 2 cores; cached afterwards)"
 bin=$(hack/plane-binaries.sh)

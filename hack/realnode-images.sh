@@ -9,6 +9,10 @@
 #             busybox; zkServer.sh and zkCli.sh on PATH and the
 #             configuration in /conf, as in the official image the
 #             ZooKeeper example is written for
+#   consul    Consul v1.16.3 built from its Go module (hack/consul-binary.sh)
+#             with busybox, laid out as the official image the Consul
+#             example is written for: /bin/consul, /consul/data,
+#             /consul/config, an entrypoint adding -data-dir and -config-dir
 # Each is <dir>/<name>, imported by test/plane as kennel.local/<name>:1.
 # Built with the project's image tool (hack/tools/images --rootfs) from the
 # files of the installed Debian packages (hack/ensure-test-deps.sh installs
@@ -26,8 +30,10 @@ for p in $pkgs; do
     { log "package $p is not installed (hack/ensure-test-deps.sh installs it)"; exit 1; }
 done
 
+consul=$(hack/consul-binary.sh)
 key=$(
   cat "$0" test/e2e/realnode/cmd/*/*.go hack/tools/images/*.go hack/tools/images/go.sum
+  printf '%s\n' "$consul"
   dpkg-query -W $pkgs
   go env GOVERSION GOOS GOARCH
 )
@@ -120,6 +126,42 @@ printf 'root:x:0:0:root:/root:/bin/sh\nzookeeper:x:1000:1000:zookeeper:/data:/bi
 printf 'root:x:0:\nzookeeper:x:1000:\n' >"$root/etc/group"
 rm "$root/bin/bash"
 image zookeeper /bin/bash 0:0 --binary "linux/amd64=/bin/bash" --rootfs "$root"
+
+# Consul: the static binary, busybox for the example's probe (sh, grep) and
+# the entrypoint. As the official image's entrypoint does, `agent ...` (or
+# flags alone) runs `consul agent -data-dir=/consul/data
+# -config-dir=/consul/config ...`, a consul subcommand runs consul, anything
+# else runs as given. It runs as root (the official one switches to its
+# consul user after chowning /consul/data; busybox has no su-exec).
+root=$work/consul
+mkdir -p "$root"/{bin,etc,tmp,consul/data,consul/config,usr/bin}
+chmod 1777 "$root/tmp"
+copy /bin/busybox
+for applet in $(/bin/busybox --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+ln -s /bin/busybox "$root/usr/bin/env"
+cp "$consul" "$root/bin/consul"
+cat >"$work/consul-entrypoint.sh" <<'ENTRY'
+#!/bin/sh
+# Entrypoint of kennel's real-node consul image (see hack/realnode-images.sh).
+set -e
+if [ "${1#-}" != "$1" ]; then
+  set -- agent "$@"
+fi
+if [ "$1" = agent ]; then
+  shift
+  set -- consul agent -data-dir=/consul/data -config-dir=/consul/config "$@"
+elif [ -n "$1" ] && consul "$1" --help >/dev/null 2>&1; then
+  set -- consul "$@"
+fi
+exec "$@"
+ENTRY
+chmod 0755 "$work/consul-entrypoint.sh"
+printf 'root:x:0:0:root:/root:/bin/sh\nconsul:x:100:1000:consul:/consul:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nconsul:x:1000:\n' >"$root/etc/group"
+image consul /usr/local/bin/docker-entrypoint.sh 0:0 --binary "linux/amd64=$work/consul-entrypoint.sh" \
+  --rootfs "$root" --arg agent --arg -dev --arg -client --arg 0.0.0.0
 
 touch "$out/.complete"
 log "real-node images built in $((SECONDS - start))s: $out"

@@ -24,6 +24,7 @@ const (
 	ToolboxImage    = "kennel.local/toolbox:1"
 	NginxImage      = "kennel.local/nginx:1"
 	ZooKeeperImage  = "kennel.local/zookeeper:1"
+	ConsulImage     = "kennel.local/consul:1"
 )
 
 // realNodeOptions finds or builds what the real node needs, or says why
@@ -77,6 +78,7 @@ func realNodeOptions(logf func(string, ...any)) (*plane.RealNodeOptions, error) 
 			ToolboxImage:    filepath.Join(apps, "toolbox"),
 			NginxImage:      filepath.Join(apps, "nginx"),
 			ZooKeeperImage:  filepath.Join(apps, "zookeeper"),
+			ConsulImage:     filepath.Join(apps, "consul"),
 			ControllerImage: filepath.Join(own, "controller"),
 			PeerFinderImage: filepath.Join(own, "peer-finder"),
 		},

@@ -38,7 +38,7 @@ const (
 func TestDeployedController(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(8 * time.Minute)
-	dir := overlay(t, filepath.Join(framework.RepoRoot(), "deploy"), "",
+	dir := overlay(t, filepath.Join(framework.RepoRoot(), "deploy"), "", nil,
 		image("ghcr.io/kennel-dev/controller", framework.ControllerImage))
 	start := time.Now()
 	cmd := exec.Command(filepath.Join(framework.RepoRoot(), "hack", "deploy.sh"))

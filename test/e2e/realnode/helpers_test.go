@@ -31,41 +31,61 @@ func image(name, ref string) imageRef {
 }
 
 // overlay writes a kustomization that applies dir (an example or deploy/)
-// unchanged except for image references, in namespace ns when not empty,
-// and returns its directory.
-func overlay(t *testing.T, dir, ns string, images ...imageRef) string {
-	t.Helper()
-	return overlayPatched(t, dir, ns, "", images...)
-}
-
-// overlayPatched is overlay with a strategic-merge patch (YAML) added,
-// for the changes a one-node cluster forces on an example.
-func overlayPatched(t *testing.T, dir, ns, patch string, images ...imageRef) string {
+// unchanged except for image references and the kustomize components
+// listed (directories), in namespace ns when not empty, and returns its
+// directory.
+func overlay(t *testing.T, dir, ns string, components []string, images ...imageRef) string {
 	t.Helper()
 	out := t.TempDir()
-	rel, err := filepath.Rel(out, dir)
-	if err != nil {
-		t.Fatal(err)
+	rel := func(p string) string {
+		r, err := filepath.Rel(out, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 	var b strings.Builder
 	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
 	if ns != "" {
 		fmt.Fprintf(&b, "namespace: %s\n", ns)
 	}
-	fmt.Fprintf(&b, "resources:\n- %s\nimages:\n", rel)
+	fmt.Fprintf(&b, "resources:\n- %s\nimages:\n", rel(dir))
 	for _, im := range images {
 		fmt.Fprintf(&b, "- name: %s\n  newName: %s\n  newTag: %q\n", im.name, im.newName, im.newTag)
 	}
-	if patch != "" {
-		b.WriteString("patches:\n- path: patch.yaml\n")
-		if err := os.WriteFile(filepath.Join(out, "patch.yaml"), []byte(patch), 0o644); err != nil {
-			t.Fatal(err)
+	if len(components) > 0 {
+		b.WriteString("components:\n")
+		for _, c := range components {
+			fmt.Fprintf(&b, "- %s\n", rel(c))
 		}
 	}
 	if err := os.WriteFile(filepath.Join(out, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// applyExample starts a controller for the test's namespace, applies
+// examples/NAME through an overlay (the image references, the peer-finder
+// image and the one-node component: examples/components/one-node, what a
+// one-node cluster forces on the examples) and waits until its n pets, labelled
+// app.kubernetes.io/name=NAME, are Ready on the real node. It returns the
+// overlay's directory.
+func applyExample(ctx context.Context, t *testing.T, f *framework.Framework, name string, n int, images ...imageRef) string {
+	t.Helper()
+	f.InstallPetSetCRD()
+	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	images = append(images, image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
+	dir := overlay(t, exampleDir(name), f.Namespace, []string{exampleDir("components/one-node")}, images...)
+	start := time.Now()
+	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	pets := waitReady(ctx, f, "app.kubernetes.io/name="+name, n)
+	t.Logf("%d %s pets Ready in %s", n, name, time.Since(start).Round(time.Millisecond))
+	onRealNode(t, pets)
+	return dir
 }
 
 // exampleDir is an example's directory in the repository.

@@ -101,7 +101,7 @@ func TestNginxMasterExample(t *testing.T) {
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
 
 	start := time.Now()
-	dir := overlay(t, exampleDir("nginx-master"), f.Namespace, exampleImages...)
+	dir := overlay(t, exampleDir("nginx-master"), f.Namespace, nil, exampleImages...)
 	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -15,26 +15,15 @@ import (
 	"github.com/kennel-dev/kennel/test/e2e/framework"
 )
 
-// The ZooKeeper example, manifests unchanged but for image references:
-// three pets form one ensemble (one leader, two followers by srvr) and a
+// The ZooKeeper example, manifests changed only by image references and the
+// one-node component (examples/components/one-node): three pets form one ensemble (one leader, two followers by srvr) and a
 // znode written through zk-0 is read through zk-2; a deleted pet comes back
 // on its claim with its data; scaling to 5 and back to 3 adds and removes
 // servers through the sidecar's reconfig; a rolling update keeps serving.
 func TestZooKeeperExample(t *testing.T) {
 	f := framework.New(t)
 	ctx := f.Context(16 * time.Minute)
-	f.InstallPetSetCRD()
-	f.StartController("controller", "--namespace="+f.Namespace, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
-	dir := overlayPatched(t, exampleDir("zookeeper"), f.Namespace, oneNodePatch,
-		image("zookeeper", framework.ZooKeeperImage), image("ghcr.io/kennel-dev/peer-finder", framework.PeerFinderImage))
-	start := time.Now()
-	if out, err := f.Kubectl("", "apply", "--server-side", "-k", dir); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	pets := waitReady(ctx, f, "app.kubernetes.io/name=zookeeper", 3)
-	t.Logf("3 ZooKeeper pets Ready in %s", time.Since(start).Round(time.Millisecond))
-	onRealNode(t, pets)
+	dir := applyExample(ctx, t, f, "zookeeper", 3, image("zookeeper", framework.ZooKeeperImage))
 
 	client := startClient(ctx, f)
 	modes := srvrModes(ctx, t, f, client, 3)
@@ -52,9 +41,26 @@ func TestZooKeeperExample(t *testing.T) {
 	}
 	t.Logf("znode /kennel-e2e read back through zk-2: written-through-zk-0")
 
+	zkReadmeChecks(t, f)
 	deletedPetKeepsData(ctx, t, f, "/kennel-e2e", "written-through-zk-0")
 	scaleAddsAndRemovesServers(ctx, t, f, client)
 	rollingUpdateKeepsServing(ctx, t, f)
+	// The README's clean-up, with the claims of the pets the scale added.
+	readmeCleanUp(ctx, t, f, dir, "app.kubernetes.io/name=zookeeper", petNames("data-zk", 5)...)
+}
+
+// zkReadmeChecks runs the README's "Run it" commands not run elsewhere:
+// zk-1's myid is 2, and zkServer.sh status in zk-0 names its mode.
+func zkReadmeChecks(t *testing.T, f *framework.Framework) {
+	t.Helper()
+	if got := strings.TrimSpace(execZK(t, f, "zk-1", "cat", "/data/myid")); got != "2" {
+		t.Errorf("kubectl exec zk-1 -c zookeeper -- cat /data/myid: %q, want 2", got)
+	}
+	out := execZK(t, f, "zk-0", "zkServer.sh", "status")
+	if !strings.Contains(out, "Mode: leader") && !strings.Contains(out, "Mode: follower") {
+		t.Errorf("kubectl exec zk-0 -c zookeeper -- zkServer.sh status: no mode\n%s", out)
+	}
+	t.Logf("zkServer.sh status in zk-0:\n%s", out)
 }
 
 // writerScript writes the znode through the whole ensemble, one zkCli.sh
@@ -173,24 +179,6 @@ func longestGap(logs string, since int64) (time.Duration, int, int) {
 	}
 	return time.Duration(longest) * time.Millisecond, oks, errs
 }
-
-// oneNodePatch is what the real node forces on the example: it is one node
-// (the example requires one server per node), and its hostPath volumes
-// ignore fsGroup (created 0750 root, not writable by the image's uid 1000).
-// Both are what a user of a one-node cluster with such volumes meets.
-const oneNodePatch = `apiVersion: kennel.dev/v1
-kind: PetSet
-metadata:
-  name: zk
-spec:
-  template:
-    spec:
-      affinity:
-        podAntiAffinity: null
-      securityContext:
-        runAsUser: 0
-        runAsGroup: 0
-`
 
 // zkCli runs the image's zkCli.sh in a pet against its own server.
 func zkCli(f *framework.Framework, pod string, args ...string) (string, error) {

@@ -37,8 +37,10 @@ func (cfg config) realNodeOptions() (*plane.RealNodeOptions, error) {
 		BinDir:     cfg.nodeBin,
 		PauseImage: filepath.Join(cfg.images, "pause"),
 		Images: map[string]string{
-			"kennel.local/toolbox:1": filepath.Join(cfg.images, "toolbox"),
-			"kennel.local/nginx:1":   filepath.Join(cfg.images, "nginx"),
+			"kennel.local/toolbox:1":   filepath.Join(cfg.images, "toolbox"),
+			"kennel.local/nginx:1":     filepath.Join(cfg.images, "nginx"),
+			"kennel.local/zookeeper:1": filepath.Join(cfg.images, "zookeeper"),
+			"kennel.local/consul:1":    filepath.Join(cfg.images, "consul"),
 		},
 	}
 	for _, imp := range cfg.imports {
