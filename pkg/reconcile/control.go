@@ -124,9 +124,10 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 	}
 	now := c.clock.Now()
 	pass.progress.wait(nextAvailable(set, pets, now))
+	status := computeStatus(set, pass, now)
 	err = errors.Join(err,
-		c.updateStatus(ctx, set, computeStatus(set, pass, now)),
-		c.trimHistory(ctx, set, revs, pets))
+		c.updateStatus(ctx, set, status),
+		c.trimHistory(ctx, set, revs, status.CurrentRevision, pets))
 	if err == nil && pass.progress.blocked != nil && pass.progress.blocked.Err != nil {
 		// An API rejection: retry with backoff, the cluster may change
 		// (quota freed, admission fixed) without any event we watch.

@@ -126,10 +126,13 @@ func (c *defaultSetControl) claimRevisions(ctx context.Context, set *kennelv1.Pe
 	return owned, errs, nil
 }
 
-// trimHistory deletes revisions beyond the history limit.
-func (c *defaultSetControl) trimHistory(ctx context.Context, set *kennelv1.PetSet, revs *revisions, pets []*corev1.Pod) error {
+// trimHistory deletes revisions beyond the history limit. current is the
+// current revision as this pass's status says: once a rollout completes,
+// the revision it replaced is trimmed in the same pass, not in a later one
+// after the set has settled.
+func (c *defaultSetControl) trimHistory(ctx context.Context, set *kennelv1.PetSet, revs *revisions, current string, pets []*corev1.Pod) error {
 	var errs []error
-	for _, r := range revisionsToTrim(set, revs.owned, revs.current.Name, revs.update.Name, pets) {
+	for _, r := range revisionsToTrim(set, revs.owned, current, revs.update.Name, pets) {
 		klog.FromContext(ctx).Info("Deleting revision beyond the history limit", "revision", r.Name)
 		errs = append(errs, c.revisions.DeleteRevision(ctx, set, r))
 	}

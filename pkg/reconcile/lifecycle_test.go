@@ -426,6 +426,44 @@ func TestRevisionHistoryTrimmed(t *testing.T) {
 	}
 }
 
+// TestRolloutTrimsHistoryInTheSamePass: the pass whose status makes the
+// update revision current also trims the revision that goes out of use,
+// so a settled set writes nothing more (fault injection saw a revision
+// deleted seconds after the set had settled, by a later pass).
+func TestRolloutTrimsHistoryInTheSamePass(t *testing.T) {
+	set := newSet("web", 2, appsv1.OrderedReadyPodManagement)
+	limit := int32(1)
+	set.Spec.RevisionHistoryLimit = &limit
+	s := newSim(t, set, newService("web"))
+	s.converge(40, "start")
+	for _, image := range []string{"nginx:2", "nginx:3"} {
+		s.set.Spec.Template.Spec.Containers[0].Image = image
+		s.set.Generation++
+		for range 60 {
+			if err := s.step(); err != nil {
+				t.Fatal(err)
+			}
+			if s.set.Status.CurrentRevision == s.set.Status.UpdateRevision && s.converged() {
+				break
+			}
+		}
+	}
+	if s.set.Status.CurrentRevision != s.set.Status.UpdateRevision {
+		t.Fatalf("rollout not complete: %+v", s.set.Status)
+	}
+	before := len(s.client.Actions())
+	for range 3 {
+		if err := s.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range s.client.Actions()[before:] {
+		if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			t.Errorf("settled set wrote: %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+}
+
 // templateRevision is the name of the revision the set's template gets
 // (with no hash collision).
 func templateRevision(set *kennelv1.PetSet) string {
