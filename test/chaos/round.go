@@ -140,7 +140,8 @@ func (h *harness) converged(ctx context.Context) (bool, string) {
 	return true, ""
 }
 
-// setConverged checks one set: status counts and observedGeneration right,
+// setConverged checks one set: status counts, observedGeneration and (for
+// a PetSet) the Ready condition right,
 // pets exactly at [0, replicas), Running and Ready, those at or above the
 // partition on the update revision, claims present (and none beyond the
 // replicas when the set deletes them on scale-down).
@@ -186,6 +187,14 @@ func (h *harness) setConverged(ctx context.Context, s setSpec) string {
 	if int(st.Replicas) != o.Replicas || int(st.ReadyReplicas) != o.Replicas || int(st.AvailableReplicas) != o.Replicas || int(st.UpdatedReplicas) != updated {
 		return fmt.Sprintf("status replicas/ready/available/updated %d/%d/%d/%d, want %d/%d/%d/%d",
 			st.Replicas, st.ReadyReplicas, st.AvailableReplicas, st.UpdatedReplicas, o.Replicas, o.Replicas, o.Replicas, updated)
+	}
+	// A PetSet also says so itself: its Ready condition (a StatefulSet has
+	// none). Counts can be right while the controller, kept from writing
+	// by an outage, has not yet written what it saw since.
+	for _, c := range st.Conditions {
+		if c.Type == "Ready" && c.Status != corev1.ConditionTrue {
+			return fmt.Sprintf("Ready condition %s (%s)", c.Status, c.Reason)
+		}
 	}
 	return h.claimsConverged(ctx, s, o.Replicas)
 }
