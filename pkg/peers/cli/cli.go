@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -67,12 +68,15 @@ type Env struct {
 	// ServiceAccountDir holds the pod's service account token and CA
 	// (kubeapi.ServiceAccountDir in a pod).
 	ServiceAccountDir string
+	// SetGCPercent sets the garbage collector's target
+	// (runtime/debug.SetGCPercent); nil leaves it alone.
+	SetGCPercent func(int) int
 }
 
 // OSEnv is the real environment.
 func OSEnv(stdout, stderr io.Writer) Env {
 	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr,
-		ServiceAccountDir: kubeapi.ServiceAccountDir}
+		ServiceAccountDir: kubeapi.ServiceAccountDir, SetGCPercent: debug.SetGCPercent}
 }
 
 // UsageError is a bad command line or configuration.
