@@ -537,6 +537,20 @@ func cgroupDirs(name string) int {
 
 // processesNamed lists "name(pid)" of the processes whose command name
 // starts with one of names.
+// isZombie reports whether the process has exited and waits to be reaped
+// (state Z): a killed shim stays listed until its parent, often init, reaps
+// it, but it no longer runs.
+func isZombie(pid string) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses, which may hold
+	// spaces: "1234 (containerd-shim) Z ...".
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
 func processesNamed(names ...string) []string {
 	var out []string
 	for _, d := range listDir("/proc") {
@@ -544,7 +558,7 @@ func processesNamed(names ...string) []string {
 			continue
 		}
 		comm, err := os.ReadFile(filepath.Join("/proc", d, "comm"))
-		if err != nil {
+		if err != nil || isZombie(d) {
 			continue
 		}
 		c := strings.TrimSpace(string(comm))
