@@ -42,9 +42,10 @@ type deps struct {
 	claimIndex    cache.Indexer
 	revisionIndex cache.Indexer
 
-	exp      *expectations
-	clock    Clock
-	recorder record.EventRecorder
+	exp       *expectations
+	revWrites *revisionWrites
+	clock     Clock
+	recorder  record.EventRecorder
 }
 
 // defaultSetControl is the SetControl of the controller.

@@ -115,6 +115,7 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		claimIndex:    claimInformer.Informer().GetIndexer(),
 		revisionIndex: revisionInformer.Informer().GetIndexer(),
 		exp:           c.exp,
+		revWrites:     newRevisionWrites(),
 		clock:         opts.Clock,
 		recorder:      recorder,
 	})

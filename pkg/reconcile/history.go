@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
@@ -56,6 +59,7 @@ func (c *defaultSetControl) syncRevisions(ctx context.Context, set *kennelv1.Pet
 	if err != nil {
 		return nil, err
 	}
+	owned = c.revWrites.apply(setKey(set), owned, c.clock.Now())
 	if set.DeletionTimestamp != nil {
 		// A set going away gets no new revisions: plan for status only.
 		plan, err := planRevisions(set, owned)
@@ -73,10 +77,16 @@ func (c *defaultSetControl) syncRevisions(ctx context.Context, set *kennelv1.Pet
 		}
 		return nil, errors.Join(errs...)
 	}
+	stored := false
 	for _, r := range owned {
 		if r.Name != res.update.Name {
 			res.owned = append(res.owned, r)
+		} else {
+			stored = true
 		}
+	}
+	if !stored {
+		c.revWrites.created(setKey(set), res.update, c.clock.Now())
 	}
 	res.owned = append(res.owned, res.update)
 	if res.current.Name != res.update.Name {
@@ -134,7 +144,11 @@ func (c *defaultSetControl) trimHistory(ctx context.Context, set *kennelv1.PetSe
 	var errs []error
 	for _, r := range revisionsToTrim(set, revs.owned, current, revs.update.Name, pets) {
 		klog.FromContext(ctx).Info("Deleting revision beyond the history limit", "revision", r.Name)
-		errs = append(errs, c.revisions.DeleteRevision(ctx, set, r))
+		err := c.revisions.DeleteRevision(ctx, set, r)
+		if err == nil {
+			c.revWrites.deleted(setKey(set), r.Name, c.clock.Now())
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -233,4 +247,88 @@ func (c *realRevisionControl) AdoptRevision(ctx context.Context, set *kennelv1.P
 func (c *realRevisionControl) ReleaseRevision(ctx context.Context, set *kennelv1.PetSet, rev *appsv1.ControllerRevision) error {
 	_, err := c.client.AppsV1().ControllerRevisions(set.Namespace).Patch(ctx, rev.Name, types.StrategicMergePatchType, releasePatch(set, rev), metav1.PatchOptions{})
 	return tolerate(err, apierrors.IsNotFound, apierrors.IsInvalid)
+}
+
+// revisionWrites remembers, per set, the ControllerRevisions this controller
+// created or deleted that its cache does not show yet. A pass works from
+// the cache corrected by them: a revision cache left stale for seconds (its
+// watch relisting with backoff after an API server restart) made every pass
+// create the same revision again and delete the same one again, each time
+// failing, and writing to a set that had settled.
+type revisionWrites struct {
+	mu   sync.Mutex
+	sets map[cache.ObjectName]*setRevisionWrites
+}
+
+type setRevisionWrites struct {
+	created map[string]*appsv1.ControllerRevision
+	deleted map[string]time.Time
+	at      map[string]time.Time // when each created one was recorded
+}
+
+func newRevisionWrites() *revisionWrites {
+	return &revisionWrites{sets: map[cache.ObjectName]*setRevisionWrites{}}
+}
+
+func (w *revisionWrites) of(key cache.ObjectName) *setRevisionWrites {
+	s := w.sets[key]
+	if s == nil {
+		s = &setRevisionWrites{created: map[string]*appsv1.ControllerRevision{}, deleted: map[string]time.Time{}, at: map[string]time.Time{}}
+		w.sets[key] = s
+	}
+	return s
+}
+
+func (w *revisionWrites) created(key cache.ObjectName, rev *appsv1.ControllerRevision, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.of(key)
+	s.created[rev.Name], s.at[rev.Name] = rev, now
+	delete(s.deleted, rev.Name)
+}
+
+func (w *revisionWrites) deleted(key cache.ObjectName, name string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.of(key)
+	s.deleted[name] = now
+	delete(s.created, name)
+}
+
+// apply returns owned corrected by the set's writes the cache does not show
+// yet, and forgets those it shows (and any older than expectationTTL).
+func (w *revisionWrites) apply(key cache.ObjectName, owned []*appsv1.ControllerRevision, now time.Time) []*appsv1.ControllerRevision {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.sets[key]
+	if s == nil {
+		return owned
+	}
+	cached := map[string]bool{}
+	out := make([]*appsv1.ControllerRevision, 0, len(owned)+len(s.created))
+	for _, r := range owned {
+		cached[r.Name] = true
+		if at, gone := s.deleted[r.Name]; gone && now.Sub(at) < expectationTTL {
+			continue
+		}
+		out = append(out, r)
+	}
+	for name, at := range s.deleted {
+		if !cached[name] || now.Sub(at) >= expectationTTL {
+			delete(s.deleted, name)
+		}
+	}
+	for name, r := range s.created {
+		switch {
+		case cached[name] || now.Sub(s.at[name]) >= expectationTTL:
+			delete(s.created, name)
+			delete(s.at, name)
+		default:
+			out = append(out, r)
+		}
+	}
+	if len(s.created) == 0 && len(s.deleted) == 0 {
+		delete(w.sets, key)
+	}
+	return out
 }

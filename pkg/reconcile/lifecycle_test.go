@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	core "k8s.io/client-go/testing"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 )
@@ -522,5 +523,54 @@ func TestSettledPassesWriteNothing(t *testing.T) {
 	s.steps(5)
 	if after := updates(); after != before {
 		t.Fatalf("%d writes in settled passes", after-before)
+	}
+}
+
+// TestStaleRevisionCacheWritesOnce: while the revision cache does not show
+// the controller's own writes (its watch relisting after an API server
+// restart), passes must not create the same revision again (fault
+// injection: a failing create on every pass of a settled set). The same
+// record keeps a trimmed revision from being deleted again; this test does
+// not reach a trim.
+func TestStaleRevisionCacheWritesOnce(t *testing.T) {
+	set := newSet("web", 2, appsv1.ParallelPodManagement)
+	s := settledSim(t, set)
+	s.setImage("nginx:2")
+	for i := 0; s.set.Status.CurrentRevision != s.set.Status.UpdateRevision || !s.converged(); i++ {
+		if i == 60 {
+			t.Fatalf("rollout to nginx:2 not complete: %+v", s.set.Status)
+		}
+		_ = s.step()
+	}
+	zero := int32(0)
+	s.set.Spec.RevisionHistoryLimit = &zero
+	s.stale = true // no cache shows what comes next
+	s.setImage("nginx:3")
+	for range 4 {
+		if _, err := s.sync(); err != nil {
+			t.Logf("sync: %v", err)
+		}
+	}
+	creates, deletes := map[string]int{}, map[string]int{}
+	for _, a := range s.client.Actions() {
+		if a.GetResource().Resource != "controllerrevisions" {
+			continue
+		}
+		switch a := a.(type) {
+		case core.CreateAction:
+			creates[a.GetObject().(*appsv1.ControllerRevision).Name]++
+		case core.DeleteAction:
+			deletes[a.GetName()]++
+		}
+	}
+	for name, n := range creates {
+		if n > 1 {
+			t.Errorf("revision %s created %d times", name, n)
+		}
+	}
+	for name, n := range deletes {
+		if n > 1 {
+			t.Errorf("revision %s deleted %d times", name, n)
+		}
 	}
 }

@@ -572,6 +572,7 @@ func (s *sim) deps() deps {
 		claimIndex:    s.claimIdx,
 		revisionIndex: s.revIdx,
 		exp:           s.exp,
+		revWrites:     newRevisionWrites(),
 		clock:         s.clock,
 		recorder:      s.events,
 	}
