@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -87,38 +86,20 @@ func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets i
 
 // createSets creates sets m000… with pets each, eight at a time.
 func createSets(ctx context.Context, s side, ns string, sets, pets int) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				name := fmt.Sprintf("m%03d", i)
-				err := s.create(ctx, ns, name, appsv1.OrderedReadyPodManagement)
-				if err == nil {
-					err = s.scale(ctx, ns, name, pets)
-				}
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("%s: %w", name, err)
-					}
-					mu.Unlock()
-				}
+	var todo []func() error
+	for i := range sets {
+		name := fmt.Sprintf("m%03d", i)
+		todo = append(todo, func() error {
+			if err := s.create(ctx, ns, name, appsv1.OrderedReadyPodManagement); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			if err := s.scale(ctx, ns, name, pets); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
 	}
-	for i := 0; i < sets && ctx.Err() == nil; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return first
+	return inParallel(8, todo)
 }
 
 // waitAllReady waits until the namespace holds n pods, all Ready.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -130,33 +129,18 @@ func settledRSS(ctx context.Context, bin, kubeconfig, logPath string) (float64, 
 
 // createPods creates pods from..to-1 in the namespace, eight at a time.
 func createPods(ctx context.Context, c kubernetes.Interface, ns string, from, to int) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				_, err := c.CoreV1().Pods(ns).Create(ctx, cachedPod(i), metav1.CreateOptions{FieldManager: "kennel-bench"})
-				if err != nil && !apierrors.IsAlreadyExists(err) {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
+	var todo []func() error
+	for i := from; i < to; i++ {
+		todo = append(todo, func() error {
+			_, err := c.CoreV1().Pods(ns).Create(ctx, cachedPod(i), metav1.CreateOptions{FieldManager: "kennel-bench"})
+			if apierrors.IsAlreadyExists(err) {
+				return nil
 			}
-		}()
+			return err
+		})
 	}
-	for i := from; i < to && ctx.Err() == nil; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("%d creates failed, first: %w", len(errs), errs[0])
+	if err := inParallel(8, todo); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
