@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -69,9 +68,6 @@ type Env struct {
 	// ServiceAccountDir holds the pod's service account token and CA
 	// (kubeapi.ServiceAccountDir in a pod).
 	ServiceAccountDir string
-	// SetGCPercent sets the garbage collector's target
-	// (runtime/debug.SetGCPercent); nil leaves it alone.
-	SetGCPercent func(int) int
 	// DropStartupPages gives back the executable's pages that start-up
 	// made resident (resident.DropExecutablePages); a sidecar calls it once
 	// its first script run has succeeded. nil: never.
@@ -81,8 +77,8 @@ type Env struct {
 // OSEnv is the real environment.
 func OSEnv(stdout, stderr io.Writer) Env {
 	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr,
-		ServiceAccountDir: kubeapi.ServiceAccountDir, SetGCPercent: debug.SetGCPercent,
-		DropStartupPages: resident.DropExecutablePages}
+		ServiceAccountDir: kubeapi.ServiceAccountDir,
+		DropStartupPages:  resident.DropExecutablePages}
 }
 
 // UsageError is a bad command line or configuration.
