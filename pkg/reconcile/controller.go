@@ -136,7 +136,7 @@ func (c *Controller) addHandlers(logger klog.Logger, setInformer kennelinformers
 	}{
 		{setInformer.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+			UpdateFunc: c.updateSet,
 			DeleteFunc: c.deleteSet,
 		}},
 		{podInformer.Informer(), cache.ResourceEventHandlerFuncs{
@@ -312,6 +312,35 @@ func (c *Controller) enqueue(obj any) {
 	}
 }
 
+// updateSet queues the set unless only its status changed: the controller
+// writes the status itself, once per pass, and a pass for the event of its
+// own write would find nothing to do.
+func (c *Controller) updateSet(oldObj, newObj any) {
+	old, okOld := oldObj.(*kennelv1.PetSet)
+	set, okNew := newObj.(*kennelv1.PetSet)
+	if okOld && okNew && !setChangeMatters(old, set) {
+		return
+	}
+	c.enqueue(newObj)
+}
+
+// setChangeMatters reports whether the update changed the set's spec (its
+// generation) or metadata (labels, annotations, finalizers, owners,
+// deletion), not only its status.
+func setChangeMatters(old, set *kennelv1.PetSet) bool {
+	return old.Generation != set.Generation || metaChanged(old.ObjectMeta, set.ObjectMeta)
+}
+
+// metaChanged compares two versions of an object's metadata but for the
+// resourceVersion, generation and managed fields, which every write
+// changes. The arguments are copies: the maps they share are not written.
+func metaChanged(old, cur metav1.ObjectMeta) bool {
+	old.ResourceVersion, cur.ResourceVersion = "", ""
+	old.Generation, cur.Generation = 0, 0
+	old.ManagedFields, cur.ManagedFields = nil, nil
+	return !equality.Semantic.DeepEqual(old, cur)
+}
+
 // deleteSet forgets what the controller expected of a deleted set and
 // queues it one last time.
 func (c *Controller) deleteSet(obj any) {
@@ -390,8 +419,8 @@ func (c *Controller) addPod(obj any) {
 
 func (c *Controller) updatePod(oldObj, newObj any) {
 	oldPod, pod := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if oldPod.ResourceVersion == pod.ResourceVersion {
-		return // periodic resync
+	if oldPod.ResourceVersion == pod.ResourceVersion || !podChangeMatters(oldPod, pod) {
+		return // periodic resync, or nothing the controller reads changed
 	}
 	oldKey, oldOwned := c.controllingSet(oldPod)
 	key, owned := c.controllingSet(pod)
@@ -408,6 +437,17 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 			c.enqueueMatching(oldPod.Namespace, oldPod.Labels)
 		}
 	}
+}
+
+// podChangeMatters reports whether the update changed what the controller
+// reads of a pod: its metadata, phase, start time or Ready condition. The
+// scheduler's binding and kwok's or the kubelet's other status writes queue
+// no pass: a bound pet needs nothing its unbound self did not.
+func podChangeMatters(old, pod *corev1.Pod) bool {
+	return old.Status.Phase != pod.Status.Phase ||
+		!old.Status.StartTime.Equal(pod.Status.StartTime) ||
+		!equality.Semantic.DeepEqual(readyCondition(old), readyCondition(pod)) ||
+		metaChanged(old.ObjectMeta, pod.ObjectMeta)
 }
 
 func (c *Controller) deletePod(obj any) {
