@@ -17,8 +17,10 @@
 #   BENCH_ROUNDS=N           alternating rounds per measurement (default 3)
 #   BENCH_CHANGES=N          peer-finder membership changes per round (default 7)
 #   BENCH_IDLE=30s           peer-finder idle window
-#   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0)
+#   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0; "" skips them)
 #   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
+#   BENCH_PARALLEL_CLAIMS=with  Parallel sets with a claim template (with), without (without), or both
+#   BENCH_AUDIT=1            audit-log the pod creates and deletes; report them by client and response code
 #   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
 #   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
 #   BENCH_MANY=200x5         many sets created at once, and a small set behind them (off by default)
@@ -73,6 +75,8 @@ fi
 
 cached=${BENCH_CACHED-1000,5000}
 cached=${cached:-0} # 0: no memory scenario
+ordered=${BENCH_ORDERED-10,30}
+ordered=${ordered:-0} # 0: no OrderedReady scenario
 args=(
   --suite="$suites"
   --sandbox="$bin/bench-sandbox"
@@ -83,8 +87,10 @@ args=(
   --rounds="${BENCH_ROUNDS:-3}"
   --changes="${BENCH_CHANGES:-7}"
   --idle="${BENCH_IDLE:-30s}"
-  --ordered="${BENCH_ORDERED:-10,30}"
+  --ordered="$ordered"
   --parallel="${BENCH_PARALLEL:-100}"
+  --parallel-claims="${BENCH_PARALLEL_CLAIMS:-with}"
+  --audit="$([ "${BENCH_AUDIT:-0}" = 1 ] && echo true || echo false)"
   --cached-pods="$cached"
   --many-sets="${BENCH_MANY:-}"
   --out="$out/summary.md"

@@ -63,7 +63,7 @@ func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets i
 		return r
 	}
 	tp := time.Now()
-	if err := s.create(ctx, ns, "probe", appsv1.OrderedReadyPodManagement); err != nil {
+	if err := s.create(ctx, ns, "probe", setShape{policy: appsv1.OrderedReadyPodManagement}); err != nil {
 		r.err = err
 		return r
 	}
@@ -90,7 +90,7 @@ func createSets(ctx context.Context, s side, ns string, sets, pets int) error {
 	for i := range sets {
 		name := fmt.Sprintf("m%03d", i)
 		todo = append(todo, func() error {
-			if err := s.create(ctx, ns, name, appsv1.OrderedReadyPodManagement); err != nil {
+			if err := s.create(ctx, ns, name, setShape{policy: appsv1.OrderedReadyPodManagement}); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			if err := s.scale(ctx, ns, name, pets); err != nil {

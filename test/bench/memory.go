@@ -148,7 +148,7 @@ func createPods(ctx context.Context, c kubernetes.Interface, ns string, from, to
 // cachedPod is a pet-like pod: the benchmark set's container, labels like
 // a pet's, a claim volume, and a scheduler nobody serves.
 func cachedPod(i int) *corev1.Pod {
-	tmpl := statefulSet("mem", "").Spec.Template
+	tmpl := statefulSet("mem", setShape{}).Spec.Template
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("mem-%d", i), Labels: map[string]string{
 			"app": "mem", "apps.kubernetes.io/pod-index": fmt.Sprint(i), "statefulset.kubernetes.io/pod-name": fmt.Sprintf("mem-%d", i)}},
