@@ -20,6 +20,14 @@ import (
 // scale-down cost, and how many of them found the pod already going (a
 // 404, or a 409 on a UID precondition).
 
+// The clients the audit log names the set controllers by: kennel's
+// controller by its user agent, the StatefulSet controller by its service
+// account.
+const (
+	kennelClient   = "kennel-controller"
+	upstreamClient = "statefulset-controller"
+)
+
 const benchAuditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
