@@ -676,17 +676,22 @@ func createNamespace(ctx context.Context, c kubernetes.Interface, ns string) err
 // deleteNamespace deletes ns and waits until it is gone, so that its
 // clean-up does not run during the next measurement.
 func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string) error {
+	return deleteNamespaceWithin(ctx, c, ns, 3*time.Minute)
+}
+
+// deleteNamespaceWithin is deleteNamespace waiting up to timeout.
+func deleteNamespaceWithin(ctx context.Context, c kubernetes.Interface, ns string, timeout time.Duration) error {
 	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(timeout)
 	for {
 		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s still there 3m after delete", ns)
+			return fmt.Errorf("namespace %s still there %s after delete", ns, timeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

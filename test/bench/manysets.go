@@ -44,7 +44,8 @@ func (b *benchRun) manySets(ctx context.Context, sets, pets int) Section {
 			r := b.manyOnce(ctx, s, ns, sets, pets)
 			b.c.Logf("controller %s round %d: %s: %s (probe %s) %v", s.name(), round, title, r.elapsed.Round(time.Millisecond), r.probe.Round(time.Millisecond), r.err)
 			results[s.name()] = append(results[s.name()], r)
-			if err := deleteNamespace(ctx, b.p.Client(), ns); err != nil {
+			// Each set's teardown is its own sync: a thousand sets take minutes.
+			if err := deleteNamespaceWithin(ctx, b.p.Client(), ns, max(3*time.Minute, time.Duration(sets)*600*time.Millisecond)); err != nil {
 				b.c.Logf("controller: %v", err)
 			}
 		}
