@@ -191,3 +191,39 @@ func TestSetControllerWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestControllerScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		claims string
+		want   []string // names, in order
+		err    bool
+	}{
+		{"", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100, until all Ready", "Parallel scale 100→0, until all gone"}, false},
+		{"without", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100 without claims, until all Ready", "Parallel scale 100→0 without claims, until all gone"}, false},
+		{"both", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100, until all Ready", "Parallel scale 100→0, until all gone",
+			"Parallel scale 0→100 without claims, until all Ready", "Parallel scale 100→0 without claims, until all gone"}, false},
+		{"some", nil, true},
+	} {
+		got, err := controllerScenarios(ControllerConfig{OrderedSizes: []int{0, 10}, Parallel: 100, ParallelClaims: tc.claims})
+		if (err != nil) != tc.err {
+			t.Fatalf("%q: error %v, want error %v", tc.claims, err, tc.err)
+		}
+		var names []string
+		for _, sc := range got {
+			names = append(names, sc.name)
+			if strings.Contains(sc.name, "without claims") != sc.shape.noClaims {
+				t.Errorf("%q: %s has noClaims %v", tc.claims, sc.name, sc.shape.noClaims)
+			}
+		}
+		if strings.Join(names, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%q: scenarios %q, want %q", tc.claims, names, tc.want)
+		}
+	}
+	ss := statefulSet("s", setShape{noClaims: true})
+	if len(ss.Spec.VolumeClaimTemplates) != 0 || len(ss.Spec.Template.Spec.Containers[0].VolumeMounts) != 0 {
+		t.Errorf("a set without claims has claim templates or volume mounts: %+v", ss.Spec)
+	}
+}
