@@ -80,6 +80,10 @@ type Finder struct {
 	Clock   Clock
 	// Log receives one line per event worth telling (no per-poll noise).
 	Log io.Writer
+	// AfterStart, when set, is called once in sidecar mode, after the
+	// first script run that succeeded (on-start, or on-change when there
+	// is no on-start): the end of start-up.
+	AfterStart func()
 }
 
 func (c *Config) defaults() {
@@ -125,6 +129,7 @@ type state struct {
 
 	// sidecar bookkeeping
 	started      bool // on-start done (or none given)
+	afterStart   bool // AfterStart has run (false until a script run succeeds)
 	applied      []string
 	appliedValid bool
 	force        bool // a watched file changed: run on-change even if unchanged
@@ -539,6 +544,10 @@ func (f *Finder) runSidecar(ctx context.Context, s *state) error {
 		return nil
 	}
 	f.logf("%s succeeded", name)
+	if !s.afterStart && f.AfterStart != nil {
+		f.AfterStart()
+	}
+	s.afterStart = true
 	s.started = true
 	s.applied, s.appliedValid = append([]string(nil), peers.Peers...), true
 	s.force = false

@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,51 @@ func TestSidecarDiagnosesLostSelf(t *testing.T) {
 	// The membership without this pod is not handed to on-change.
 	if got := strings.Join(h.stdins(), "|"); got != "on-change:web-0\nweb-1\n" {
 		t.Fatalf("runs %q", got)
+	}
+}
+
+// TestSidecarAfterStart: the end-of-start-up hook runs once, after the
+// first script run that succeeded, and never in init mode.
+func TestSidecarAfterStart(t *testing.T) {
+	start, change := []string{"/start"}, []string{"/change"}
+	for _, tc := range []struct {
+		name         string
+		cfg          Config
+		firstFails   bool
+		runsBeforeIt int // script runs before the hook ran; -1: it must not run
+		runsAtTheEnd int
+	}{
+		{"after on-start", Config{OnStart: start, OnChange: change}, false, 1, 2},
+		{"after on-change without on-start", Config{OnChange: change}, false, 1, 2},
+		{"after the retry that succeeded", Config{OnStart: start, OnChange: change}, true, 2, 3},
+		{"never in init mode", Config{OnStart: start}, false, -1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.PollInterval, tc.cfg.RetryInitial = time.Second, time.Second
+			h := newHarness(t, tc.cfg)
+			var calls []int // runs recorded when the hook ran
+			h.f.AfterStart = func() { calls = append(calls, len(h.run.invocations())) }
+			h.run.setFail(tc.firstFails)
+			h.res.set(nil, "web-0", "web-1")
+			h.start()
+			if tc.cfg.OnChange != nil {
+				h.run.setFail(false)
+				h.step(time.Second) // the retry, when the first run failed
+				h.res.set(nil, "web-1")
+				h.step(time.Second)
+				h.stop()
+			}
+			if err := h.result(); err != nil {
+				t.Fatal(err)
+			}
+			want := []int{tc.runsBeforeIt}
+			if tc.runsBeforeIt < 0 {
+				want = nil
+			}
+			if !slices.Equal(calls, want) || len(h.run.invocations()) != tc.runsAtTheEnd {
+				t.Fatalf("hook ran after runs %v, want %v; %d runs, want %d; log:\n%s",
+					calls, want, len(h.run.invocations()), tc.runsAtTheEnd, h.log.String())
+			}
+		})
 	}
 }

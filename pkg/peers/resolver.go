@@ -2,11 +2,14 @@ package peers
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -223,19 +226,37 @@ func (r *DNSResolver) exchange(ctx context.Context, server, fqdn string, qtype u
 	return resp, nil
 }
 
+// exchangeNet sends one query over one transport and waits for the reply
+// until timeout. Over UDP, replies with another ID are ignored as spoofed
+// or late; over TCP they are an error. The messages are miekg/dns's; the
+// transport is this package's, so that a poll reuses one receive buffer
+// instead of allocating 64 KiB per reply.
 func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	q, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing the query: %w", err)
+	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &dns.Client{Net: network, Timeout: timeout, UDPSize: EDNSBufSize}
-	conn, err := c.DialContext(qctx, server)
+	var d net.Dialer
+	conn, err := d.DialContext(qctx, network, server)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%s: %w", network, err)
 	}
 	defer conn.Close()
 	// Closing the connection interrupts a pending read when ctx is cancelled.
 	stop := context.AfterFunc(qctx, func() { conn.Close() })
 	defer stop()
-	resp, _, err := c.ExchangeWithConnContext(qctx, m, conn)
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	var resp *dns.Msg
+	if network == "tcp" {
+		resp, err = roundTripTCP(conn, m.Id, q)
+	} else {
+		resp, err = roundTripUDP(conn, m.Id, q)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -245,6 +266,65 @@ func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, m
 			return nil, fmt.Errorf("%s query timed out after %v", network, timeout)
 		}
 		return nil, fmt.Errorf("%s: %w", network, err)
+	}
+	return resp, nil
+}
+
+// udpBufs holds receive buffers of EDNSBufSize bytes. A sidecar polls once
+// a second: a new 64 KiB buffer per reply would be most of what it
+// allocates, and once the garbage collector has run, every reuse of that
+// memory is zeroed, which makes several MiB of the heap resident.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, EDNSBufSize); return &b }}
+
+func roundTripUDP(conn net.Conn, id uint16, q []byte) (*dns.Msg, error) {
+	if _, err := conn.Write(q); err != nil {
+		return nil, err
+	}
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		if n < 2 || binary.BigEndian.Uint16(buf) != id {
+			continue
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(buf[:n]); err != nil {
+			if resp.Truncated {
+				// A truncated reply may be cut mid-record; only its
+				// header matters, the query is repeated over TCP.
+				return resp, nil
+			}
+			return nil, fmt.Errorf("malformed reply: %w", err)
+		}
+		return resp, nil
+	}
+}
+
+func roundTripTCP(conn net.Conn, id uint16, q []byte) (*dns.Msg, error) {
+	msg := make([]byte, 2+len(q))
+	binary.BigEndian.PutUint16(msg, uint16(len(q)))
+	copy(msg[2:], q)
+	if _, err := conn.Write(msg); err != nil {
+		return nil, err
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(conn, l[:]); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		return nil, err
+	}
+	resp := new(dns.Msg)
+	if err := resp.Unpack(buf); err != nil {
+		return nil, fmt.Errorf("malformed reply: %w", err)
+	}
+	if resp.Id != id {
+		return nil, fmt.Errorf("reply ID %d does not match the query's %d", resp.Id, id)
 	}
 	return resp, nil
 }

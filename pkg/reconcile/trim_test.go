@@ -4,9 +4,12 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
@@ -45,13 +48,39 @@ func TestTrimForCacheKeepsWhatTheControllerReads(t *testing.T) {
 	if !reflect.DeepEqual(trimmed.ObjectMeta, want.ObjectMeta) {
 		t.Errorf("metadata changed beyond managedFields")
 	}
-	if trimmed.Spec.NodeName != want.Spec.NodeName || trimmed.Status.Phase != want.Status.Phase ||
-		!reflect.DeepEqual(trimmed.Status.Conditions, want.Status.Conditions) {
-		t.Errorf("node, phase or conditions lost: %+v", trimmed.Status)
+	wantReady := *readyCondition(want)
+	if len(want.Status.Conditions) < 2 || len(trimmed.Status.Conditions) != 1 {
+		t.Fatalf("conditions: %d whole, %d trimmed; want several and only Ready", len(want.Status.Conditions), len(trimmed.Status.Conditions))
 	}
-	// What the predicates say of the pet is unchanged.
+	if got := trimmed.Status.Conditions[0]; got.Type != corev1.PodReady || got.Status != wantReady.Status ||
+		!got.LastTransitionTime.Equal(&wantReady.LastTransitionTime) {
+		t.Errorf("Ready condition %+v, want the type, status and last transition of %+v", got, wantReady)
+	}
+	if trimmed.Spec.NodeName != want.Spec.NodeName || trimmed.Status.Phase != want.Status.Phase ||
+		!trimmed.Status.StartTime.Equal(want.Status.StartTime) {
+		t.Errorf("node, phase or start time lost: %+v", trimmed.Status)
+	}
+	// What the predicates say of the pet is unchanged, Ready or not.
 	if isRunningAndReady(trimmed) != isRunningAndReady(want) || notReadySince(trimmed) != notReadySince(want) {
 		t.Error("readiness judged differently after trimming")
+	}
+	notReady := loadPet(t)
+	notReady.Status.Conditions = append(notReady.Status.Conditions, corev1.PodCondition{Type: "Example", Status: corev1.ConditionTrue})
+	rc := readyCondition(notReady)
+	rc.Status = corev1.ConditionFalse
+	later := metav1.NewTime(rc.LastTransitionTime.Add(time.Minute)) // restarted after it last changed
+	notReady.Status.StartTime = &later
+	notReady.Annotations = map[string]string{InitializedAnnotation: "false", "example.com/big": strings.Repeat("x", 4096)}
+	whole := notReady.DeepCopy()
+	if _, err := TrimForCache(notReady); err != nil {
+		t.Fatal(err)
+	}
+	if isRunningAndReady(notReady) != isRunningAndReady(whole) || !notReadySince(notReady).Equal(notReadySince(whole)) ||
+		isPaused(notReady) != isPaused(whole) {
+		t.Error("a not-Ready, paused pet judged differently after trimming")
+	}
+	if len(notReady.Annotations) != 1 {
+		t.Errorf("annotations kept: %v", notReady.Annotations)
 	}
 	claim := &corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-1"}}
 	claim.SetManagedFields(loadPet(t).ManagedFields)

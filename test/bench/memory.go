@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,9 +19,12 @@ import (
 // grow. Pods are created in one namespace in stages (0, then each of
 // CachedPods); at each stage every measured controller binary is started
 // afresh, so its informers list and cache them all, and its VmRSS is read
-// once it is ready and has settled. The pods name a scheduler that does not
-// exist, so nothing else works on them. Binaries: kennel's, and a baseline
-// (an earlier build, BENCH_BASELINE_REV) when one is given.
+// once it is ready and has settled. The pods are pet-like and run on kwok
+// nodes added for them (250 pods each), so they carry what a running pet
+// carries: the scheduler's and kwok's status, conditions and managed
+// fields. They have no claims (the provisioner would be the bottleneck).
+// Binaries: kennel's, and a baseline (an earlier build,
+// BENCH_BASELINE_REV) when one is given.
 
 // memorySettle is how long a started controller runs before its RSS is read.
 const memorySettle = 5 * time.Second
@@ -51,10 +55,15 @@ func cachedPodsMemory(ctx context.Context, p *plane.Plane, c ControllerConfig) S
 			stages = append(stages, n)
 		}
 	}
+	if err := addNodesFor(ctx, p, c.Nodes, slices.Max(stages)); err != nil {
+		sec.Failures++
+		sec.Notes = append(sec.Notes, "FAILED: "+err.Error())
+		return sec
+	}
 	rss := make([][]float64, len(bins)) // KiB per binary per stage
 	created := 0
 	for _, n := range stages {
-		if err := createPods(ctx, p.Client(), ns, created, n); err != nil {
+		if err := createRunningPods(ctx, p.Client(), ns, created, n); err != nil {
 			sec.Failures++
 			sec.Notes = append(sec.Notes, fmt.Sprintf("FAILED: creating %d pods: %v", n, err))
 			break
@@ -74,7 +83,7 @@ func cachedPodsMemory(ctx context.Context, p *plane.Plane, c ControllerConfig) S
 	sec.Rows = memoryRows(stages, rss)
 	sec.Notes = append(sec.Notes,
 		"Each figure is one fresh start of the binary: VmRSS "+memorySettle.String()+" after it reports ready (informers synced), with the pods of the stage in one namespace it watches. Per pod: (RSS at the stage − RSS with none) / pods.",
-		"The pods are unscheduled (a scheduler name nobody serves), so they carry the managed fields of their creator only; pets on a node also carry the kubelet's or kwok's.")
+		"The pods run on kwok nodes (Running, Ready, with the scheduler's and kwok's status and managed fields, as pets on a node), without claims.")
 	return sec
 }
 
@@ -127,8 +136,9 @@ func settledRSS(ctx context.Context, bin, kubeconfig, logPath string) (float64, 
 	return rss, err
 }
 
-// createPods creates pods from..to-1 in the namespace, eight at a time.
-func createPods(ctx context.Context, c kubernetes.Interface, ns string, from, to int) error {
+// createRunningPods creates pods from..to-1 in the namespace, eight at a
+// time, and waits until every pod of the namespace is Running.
+func createRunningPods(ctx context.Context, c kubernetes.Interface, ns string, from, to int) error {
 	var todo []func() error
 	for i := from; i < to; i++ {
 		todo = append(todo, func() error {
@@ -142,11 +152,40 @@ func createPods(ctx context.Context, c kubernetes.Interface, ns string, from, to
 	if err := inParallel(8, todo); err != nil {
 		return err
 	}
-	return ctx.Err()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		// From the watch cache: the pods not Running yet.
+		pending, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Running", ResourceVersion: "0"})
+		if err == nil && len(pending.Items) == 0 {
+			return nil
+		}
+		if err == nil && time.Now().After(deadline) {
+			err = fmt.Errorf("%d of %d pods not Running after 5m (e.g. %s: %s)", len(pending.Items), to, pending.Items[0].Name, pending.Items[0].Status.Phase)
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
-// cachedPod is a pet-like pod: the benchmark set's container, labels like
-// a pet's, a claim volume, and a scheduler nobody serves.
+// addNodesFor adds kwok nodes after the plane's first `have`, enough for
+// `pods` more pods (250 each) beside the sets of the other scenarios.
+func addNodesFor(ctx context.Context, p *plane.Plane, have, pods int) error {
+	for i := have; i < have+pods/250+1; i++ {
+		if err := p.AddNode(ctx, i); err != nil {
+			return fmt.Errorf("adding kwok node %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// cachedPod is a pet-like pod: the benchmark set's container and labels
+// like a pet's, an emptyDir where a pet mounts its claim.
 func cachedPod(i int) *corev1.Pod {
 	tmpl := statefulSet("mem", setShape{}).Spec.Template
 	pod := &corev1.Pod{
@@ -154,9 +193,8 @@ func cachedPod(i int) *corev1.Pod {
 			"app": "mem", "apps.kubernetes.io/pod-index": fmt.Sprint(i), "statefulset.kubernetes.io/pod-name": fmt.Sprintf("mem-%d", i)}},
 		Spec: *tmpl.Spec.DeepCopy(),
 	}
-	pod.Spec.SchedulerName = "kennel-bench-nobody"
 	pod.Spec.Hostname, pod.Spec.Subdomain = pod.Name, "mem"
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-" + pod.Name}}})
+		EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	return pod
 }

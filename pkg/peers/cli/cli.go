@@ -10,12 +10,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/kennel-dev/kennel/internal/resident"
 	"github.com/kennel-dev/kennel/pkg/peers"
 	"github.com/kennel-dev/kennel/pkg/peers/kubeapi"
 	"github.com/kennel-dev/kennel/pkg/version"
@@ -68,15 +68,17 @@ type Env struct {
 	// ServiceAccountDir holds the pod's service account token and CA
 	// (kubeapi.ServiceAccountDir in a pod).
 	ServiceAccountDir string
-	// SetGCPercent sets the garbage collector's target
-	// (runtime/debug.SetGCPercent); nil leaves it alone.
-	SetGCPercent func(int) int
+	// DropStartupPages gives back the executable's pages that start-up
+	// made resident (resident.DropExecutablePages); a sidecar calls it once
+	// its first script run has succeeded. nil: never.
+	DropStartupPages func() (uint64, error)
 }
 
 // OSEnv is the real environment.
 func OSEnv(stdout, stderr io.Writer) Env {
 	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr,
-		ServiceAccountDir: kubeapi.ServiceAccountDir, SetGCPercent: debug.SetGCPercent}
+		ServiceAccountDir: kubeapi.ServiceAccountDir,
+		DropStartupPages:  resident.DropExecutablePages}
 }
 
 // UsageError is a bad command line or configuration.
@@ -287,6 +289,13 @@ func Build(ctx context.Context, o *Options, env Env) (*peers.Finder, error) {
 		Runner: &peers.ExecRunner{Stdout: env.Stdout, Stderr: env.Stderr, Timeout: o.ScriptTimeout},
 		Clock:  peers.RealClock{},
 		Log:    env.Stderr,
+	}
+	if f.Sidecar() && env.DropStartupPages != nil {
+		f.AfterStart = func() {
+			if _, err := env.DropStartupPages(); err != nil {
+				fmt.Fprintf(env.Stderr, "peer-finder: could not give back start-up memory: %v\n", err)
+			}
+		}
 	}
 	if err := setSource(ctx, o, env, f); err != nil {
 		return nil, err

@@ -54,24 +54,10 @@ func setSource(ctx context.Context, o *Options, env Env, f *peers.Finder) error 
 	return nil
 }
 
-// dnsGCPercent is the garbage collector's target when peer-finder polls DNS
-// and the environment does not set GOGC. The live heap is a few hundred KiB,
-// and at Go's default of 100 the collector waits until the heap reaches its
-// 4 MiB minimum: every poll's garbage (each query's receive buffer among
-// it) lands on fresh pages until then, and a sidecar running for hours
-// keeps about 4 MiB of heap resident.
-// At 25 the minimum is 1 MiB; a collection of so small a heap takes well
-// under a millisecond. The API source allocates nothing while idle and keeps
-// Go's default: there a lower target only adds a collection at start-up.
-const dnsGCPercent = 25
-
 func setDNS(o *Options, env Env, f *peers.Finder) error {
 	servers, domain, derived, err := dnsSetup(o, env, true)
 	if err != nil {
 		return err
-	}
-	if env.SetGCPercent != nil && env.Getenv("GOGC") == "" {
-		env.SetGCPercent(dnsGCPercent)
 	}
 	f.Domain, f.DomainDerived = domain, derived
 	f.Resolver = &peers.DNSResolver{Nameservers: servers, Timeout: o.QueryTimeout}
