@@ -17,8 +17,11 @@
 #   BENCH_ROUNDS=N           alternating rounds per measurement (default 3)
 #   BENCH_CHANGES=N          peer-finder membership changes per round (default 7)
 #   BENCH_IDLE=30s           peer-finder idle window
-#   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0)
+#   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0; "" skips them)
 #   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
+#   BENCH_PARALLEL_CLAIMS=with  Parallel sets with a claim template (with), without (without), or both
+#   BENCH_AUDIT=0            no audit log (default: the API server logs pod creates and deletes, so that
+#                            the set controllers' own are counted apart from kwok's, by client and code)
 #   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
 #   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
 #   BENCH_MANY=200x5         many sets created at once, and a small set behind them (off by default)
@@ -73,6 +76,8 @@ fi
 
 cached=${BENCH_CACHED-1000,5000}
 cached=${cached:-0} # 0: no memory scenario
+ordered=${BENCH_ORDERED-10,30}
+ordered=${ordered:-0} # 0: no OrderedReady scenario
 args=(
   --suite="$suites"
   --sandbox="$bin/bench-sandbox"
@@ -83,8 +88,10 @@ args=(
   --rounds="${BENCH_ROUNDS:-3}"
   --changes="${BENCH_CHANGES:-7}"
   --idle="${BENCH_IDLE:-30s}"
-  --ordered="${BENCH_ORDERED:-10,30}"
+  --ordered="$ordered"
   --parallel="${BENCH_PARALLEL:-100}"
+  --parallel-claims="${BENCH_PARALLEL_CLAIMS:-with}"
+  --audit="$([ "${BENCH_AUDIT:-1}" = 0 ] && echo false || echo true)"
   --cached-pods="$cached"
   --many-sets="${BENCH_MANY:-}"
   --out="$out/summary.md"

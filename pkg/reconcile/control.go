@@ -159,12 +159,12 @@ func (c *defaultSetControl) decide(ctx context.Context, set *kennelv1.PetSet, pa
 		p.waiting = "PetSet is being deleted; the garbage collector releases or deletes the pets"
 	case deleting && hasFinalizer(set):
 		p.waiting = "PetSet is being deleted"
-		if c.cacheCurrent(ctx, set, p) {
+		if c.cacheCurrent(ctx, set, pass.pets, p) {
 			errs = append(errs, c.teardown(ctx, set, pass.pets, p))
 		}
 	case deleting:
 		p.waiting = "PetSet is being deleted"
-	case !c.cacheCurrent(ctx, set, p):
+	case !c.cacheCurrent(ctx, set, pass.pets, p):
 		// Changes are in flight: keep reporting what they are for.
 		p.keepProgressing = true
 		p.waiting = "waiting for the cache to observe earlier changes"
@@ -182,8 +182,16 @@ func (c *defaultSetControl) decide(ctx context.Context, set *kennelv1.PetSet, pa
 }
 
 // cacheCurrent reports whether the cache shows every create and delete
-// issued for the set, rechecking old ones with the API server.
-func (c *defaultSetControl) cacheCurrent(ctx context.Context, set *kennelv1.PetSet, p *progress) bool {
+// issued for the set, rechecking old ones with the API server, and the
+// pets of this pass were listed after the deletes it has shown: a list
+// taken just before the informer showed the last delete satisfies the
+// expectations by the time they are checked, yet still holds the pet
+// live (deleting it again would be a wasted write). The event that
+// showed the delete has queued the set again.
+func (c *defaultSetControl) cacheCurrent(ctx context.Context, set *kennelv1.PetSet, pets []*corev1.Pod, p *progress) bool {
+	if !c.exp.ListCurrent(setKey(set), pets) {
+		return false
+	}
 	return c.exp.Satisfied(setKey(set)) || c.recheckExpectations(ctx, set, p)
 }
 

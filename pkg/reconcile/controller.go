@@ -401,7 +401,7 @@ func (c *Controller) enqueueMatching(namespace string, lbls map[string]string) {
 func (c *Controller) podSeen(key cache.ObjectName, pod *corev1.Pod, gone bool) {
 	c.exp.CreationObserved(key, pod.Name)
 	if gone || pod.DeletionTimestamp != nil {
-		c.exp.DeletionObserved(key, pod.UID)
+		c.exp.DeletionSeen(key, pod.UID)
 	}
 	c.queue.Add(key)
 }

@@ -230,6 +230,65 @@ func TestPodEventsObserveExpectationsAndEnqueueOwner(t *testing.T) {
 	}
 }
 
+// A pass that listed the pets just before the informer showed the last of
+// its deletes finds the expectations satisfied when it checks them, with
+// the pets still live in its list: it must not delete them again.
+func TestListTakenBeforeDeletesSeenIsNotActedOn(t *testing.T) {
+	set := newSet("web", 0, appsv1.ParallelPodManagement)
+	app := map[string]string{"app": "web"}
+	pets := []*corev1.Pod{pod("web-0", app, set), pod("web-1", app, set)}
+	f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"), pets[0], pets[1])
+	key := cache.ObjectName{Namespace: "default", Name: "web"}
+	ctx := context.Background()
+	deletes := func() int {
+		n := 0
+		for _, a := range f.podActions() {
+			if strings.HasPrefix(a, "delete ") {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := f.c.sync(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes(); n != 2 {
+		t.Fatalf("scale-down to 0 deleted %d pets, want 2; actions %v", n, f.podActions())
+	}
+	// The next pass lists the pets now, then the informer shows both
+	// terminating before the pass checks its expectations.
+	idx := f.kf.Core().V1().Pods().Informer().GetIndexer()
+	stale, err := ownedAndOrphans[*corev1.Pod](idx, set)
+	if err != nil || len(stale) != 2 {
+		t.Fatalf("listed %d pets, %v", len(stale), err)
+	}
+	for _, p := range pets {
+		terminating := p.DeepCopy()
+		now := metav1.Now()
+		terminating.DeletionTimestamp, terminating.ResourceVersion = &now, "2"
+		if err := idx.Update(terminating); err != nil {
+			t.Fatal(err)
+		}
+		f.c.updatePod(p, terminating)
+	}
+	if !f.c.exp.Satisfied(key) {
+		t.Fatal("the informer's events did not satisfy the delete expectations")
+	}
+	if _, err := f.c.control.Sync(ctx, set, stale); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes(); n != 2 {
+		t.Fatalf("a pass over the list taken before the deletes were seen deleted again: %d deletes, want 2; actions %v", n, f.podActions())
+	}
+	// A pass that lists after the events sees the pets terminating.
+	if _, err := f.c.sync(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes(); n != 2 {
+		t.Fatalf("%d deletes after a current pass, want 2", n)
+	}
+}
+
 func TestServiceAndClaimEventsEnqueueSets(t *testing.T) {
 	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
 	f := newFixture(t, []*kennelv1.PetSet{set})

@@ -35,6 +35,10 @@ type setExpectations struct {
 	creates map[string]time.Time        // pod name -> when the create was issued
 	made    map[string]*corev1.Pod      // pod name -> the pod as the API server returned it
 	deletes map[types.UID]pendingDelete // pod UID -> the pod's name and when the delete was issued
+	// gone holds the pods whose delete the informer has shown (terminating
+	// or removed), by UID, with when it showed it: a list of the set's pods
+	// taken before that still shows them live (ListCurrent).
+	gone map[types.UID]time.Time
 }
 
 type pendingDelete struct {
@@ -49,7 +53,7 @@ func newExpectations(clock Clock) *expectations {
 func (e *expectations) get(key cache.ObjectName) *setExpectations {
 	s := e.sets[key]
 	if s == nil {
-		s = &setExpectations{creates: map[string]time.Time{}, made: map[string]*corev1.Pod{}, deletes: map[types.UID]pendingDelete{}}
+		s = &setExpectations{creates: map[string]time.Time{}, made: map[string]*corev1.Pod{}, deletes: map[types.UID]pendingDelete{}, gone: map[types.UID]time.Time{}}
 		e.sets[key] = s
 	}
 	return s
@@ -108,14 +112,48 @@ func (e *expectations) CreationObserved(key cache.ObjectName, name string) {
 	}
 }
 
-// DeletionObserved clears the delete expectation for the UID: the informer
-// has shown the pod terminating or gone, or the delete failed.
+// DeletionObserved clears the delete expectation for the UID: the delete
+// failed, or the API server says the pod is terminating, gone or replaced
+// (the informer's own observations go through DeletionSeen).
 func (e *expectations) DeletionObserved(key cache.ObjectName, uid types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.sets[key]; s != nil {
 		delete(s.deletes, uid)
 	}
+}
+
+// DeletionSeen clears the delete expectation for the UID because the
+// informer has shown the pod terminating or gone, and remembers that it
+// did (ListCurrent).
+func (e *expectations) DeletionSeen(key cache.ObjectName, uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sets[key]; s != nil {
+		if _, ok := s.deletes[uid]; ok {
+			delete(s.deletes, uid)
+			s.gone[uid] = e.clock.Now()
+		}
+	}
+}
+
+// ListCurrent reports whether a list of the set's pods is at least as new
+// as every delete the informer has shown: a pod it shows live although
+// its delete was observed comes from a list taken before that observation
+// (the expectations may be satisfied by now, the list is not).
+func (e *expectations) ListCurrent(key cache.ObjectName, pods []*corev1.Pod) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sets[key]
+	if s == nil || len(s.gone) == 0 {
+		return true
+	}
+	for _, pod := range pods {
+		if _, ok := s.gone[pod.UID]; ok && pod.DeletionTimestamp == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Satisfied reports whether the cache has caught up with every change
@@ -137,6 +175,11 @@ func (e *expectations) Satisfied(key cache.ObjectName) bool {
 	for uid, d := range s.deletes {
 		if now.Sub(d.at) > expectationTTL {
 			delete(s.deletes, uid)
+		}
+	}
+	for uid, at := range s.gone {
+		if now.Sub(at) > expectationTTL {
+			delete(s.gone, uid)
 		}
 	}
 	return len(s.creates) == 0 && len(s.deletes) == 0

@@ -146,3 +146,84 @@ func near(a, b []float64) bool {
 	}
 	return true
 }
+
+func TestCountAudit(t *testing.T) {
+	lines := strings.Join([]string{
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"delete","user":{"username":"system:admin"},"userAgent":"kennel-controller/v0.0.0 (linux/amd64) kubernetes/$Format","objectRef":{"resource":"pods","namespace":"b","name":"s0-1","apiVersion":"v1"},"responseStatus":{"code":200}}`,
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"delete","user":{"username":"kwok"},"userAgent":"kwok/v0.7.0","objectRef":{"resource":"pods","namespace":"b","name":"s0-1","apiVersion":"v1"},"responseStatus":{"code":404}}`,
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"delete","user":{"username":"system:serviceaccount:kube-system:statefulset-controller"},"userAgent":"kube-controller-manager/v1.37.2 (linux/amd64) kubernetes/abc/system:serviceaccount:kube-system:statefulset-controller","objectRef":{"resource":"pods","namespace":"b","name":"s0-2","apiVersion":"v1"},"responseStatus":{"code":200}}`,
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"create","user":{"username":"system:kube-scheduler"},"userAgent":"kube-scheduler/v1.37.2","objectRef":{"resource":"pods","subresource":"binding","namespace":"b","name":"s0-2","apiVersion":"v1"},"responseStatus":{"code":201}}`,
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseStarted","verb":"delete","user":{"username":"kwok"},"userAgent":"kwok/v0.7.0","objectRef":{"resource":"pods","namespace":"b","name":"s0-3","apiVersion":"v1"}}`,
+	}, "\n") + "\n"
+	got, err := countAudit([]byte(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"DELETE pods by kennel-controller 200":      1,
+		"DELETE pods by kwok 404":                   1,
+		"DELETE pods by statefulset-controller 200": 1,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v (bindings and unfinished requests left out)", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestSetControllerWrites(t *testing.T) {
+	writes := map[string]float64{"DELETE pods": 290, "PUT petsets/status": 40, "PUT endpoints": 45}
+	for _, tc := range []struct {
+		name string
+		pods map[string]float64
+		want float64
+	}{
+		{"no audit log: every pod delete", nil, 330},
+		{"audit log: the controller's own", map[string]float64{
+			"DELETE pods by kennel-controller 200": 100, "DELETE pods by kwok 200": 100, "DELETE pods by kwok 404": 90,
+		}, 140},
+	} {
+		if got := setControllerWrites(sample{writes: writes, pods: tc.pods}, kennelClient); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestControllerScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		claims string
+		want   []string // names, in order
+		err    bool
+	}{
+		{"", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100, until all Ready", "Parallel scale 100→0, until all gone"}, false},
+		{"without", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100 without claims, until all Ready", "Parallel scale 100→0 without claims, until all gone"}, false},
+		{"both", []string{"OrderedReady scale 0→10, until all Ready", "OrderedReady scale 10→0, until all gone",
+			"Parallel scale 0→100, until all Ready", "Parallel scale 100→0, until all gone",
+			"Parallel scale 0→100 without claims, until all Ready", "Parallel scale 100→0 without claims, until all gone"}, false},
+		{"some", nil, true},
+	} {
+		got, err := controllerScenarios(ControllerConfig{OrderedSizes: []int{0, 10}, Parallel: 100, ParallelClaims: tc.claims})
+		if (err != nil) != tc.err {
+			t.Fatalf("%q: error %v, want error %v", tc.claims, err, tc.err)
+		}
+		var names []string
+		for _, sc := range got {
+			names = append(names, sc.name)
+			if strings.Contains(sc.name, "without claims") != sc.shape.noClaims {
+				t.Errorf("%q: %s has noClaims %v", tc.claims, sc.name, sc.shape.noClaims)
+			}
+		}
+		if strings.Join(names, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%q: scenarios %q, want %q", tc.claims, names, tc.want)
+		}
+	}
+	ss := statefulSet("s", setShape{noClaims: true})
+	if len(ss.Spec.VolumeClaimTemplates) != 0 || len(ss.Spec.Template.Spec.Containers[0].VolumeMounts) != 0 {
+		t.Errorf("a set without claims has claim templates or volume mounts: %+v", ss.Spec)
+	}
+}

@@ -20,7 +20,11 @@ import (
 // each pet's claim and then the pet, loopWorkers at a time, or deletes the
 // pets. Its time is what the API server, scheduler, volume binder and kwok
 // allow; a controller's time is reported as a multiple of it.
-type loopSide struct{ c kubernetes.Interface }
+type loopSide struct {
+	c kubernetes.Interface
+	// shapes holds the shape each set was created with, by "ns/name".
+	shapes *sync.Map
+}
 
 // loopWorkers is how many pets the loop creates at once.
 const loopWorkers = 16
@@ -31,12 +35,13 @@ func newLoopSide(p *plane.Plane) (loopSide, error) {
 	burst, _ := strconv.Atoi(apiBurst)
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	c, err := kubernetes.NewForConfig(cfg)
-	return loopSide{c: c}, err
+	return loopSide{c: c, shapes: &sync.Map{}}, err
 }
 
 func (loopSide) name() string { return "client-loop" }
 
-func (s loopSide) create(ctx context.Context, ns, name string, _ appsv1.PodManagementPolicyType) error {
+func (s loopSide) create(ctx context.Context, ns, name string, shape setShape) error {
+	s.shapes.Store(ns+"/"+name, shape)
 	_, err := s.c.CoreV1().Services(ns).Create(ctx, headlessService(name), metav1.CreateOptions{})
 	return err
 }
@@ -72,21 +77,28 @@ func (s loopSide) scale(ctx context.Context, ns, name string, n int) error {
 }
 
 // createPet creates pet i of the set as a controller would: its claim from
-// the benchmark template, then the pod with the set's template.
+// the benchmark template (if the set has one), then the pod with the set's
+// template.
 func (s loopSide) createPet(ctx context.Context, ns, name string, i int) error {
-	ss := statefulSet(name, appsv1.ParallelPodManagement)
-	pet := fmt.Sprintf("%s-%d", name, i)
-	claim := ss.Spec.VolumeClaimTemplates[0].DeepCopy()
-	claim.Name = "data-" + pet
-	claim.Labels = map[string]string{"app": name}
-	if _, err := s.c.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+	shape := setShape{policy: appsv1.ParallelPodManagement}
+	if v, ok := s.shapes.Load(ns + "/" + name); ok {
+		shape = v.(setShape)
 	}
+	ss := statefulSet(name, shape)
+	pet := fmt.Sprintf("%s-%d", name, i)
 	pod := &corev1.Pod{ObjectMeta: *ss.Spec.Template.ObjectMeta.DeepCopy(), Spec: *ss.Spec.Template.Spec.DeepCopy()}
 	pod.Name = pet
 	pod.Spec.Hostname, pod.Spec.Subdomain = pet, name
-	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}})
+	for _, tmpl := range ss.Spec.VolumeClaimTemplates {
+		claim := tmpl.DeepCopy()
+		claim.Name = tmpl.Name + "-" + pet
+		claim.Labels = map[string]string{"app": name}
+		if _, err := s.c.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tmpl.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}})
+	}
 	_, err := s.c.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	return err
 }
@@ -148,6 +160,6 @@ func limitSection(scenarios []scenario, results []map[string][]sample) Section {
 		}
 		sec.Rows = append(sec.Rows, MedianRow(sc.name, tk, tl, Seconds))
 	}
-	sec.Notes = append(sec.Notes, fmt.Sprintf("The client loop creates each pet's claim, then the pet (same template, hostname and claim volume), %d pets at a time, with the controllers' client limits (%s QPS, burst %s); on a scale-down it deletes the pets. No controller acts on its pods. Its time is the limit the plane sets; the ratio is kennel's time as a multiple of it.", loopWorkers, apiQPS, apiBurst))
+	sec.Notes = append(sec.Notes, fmt.Sprintf("The client loop creates each pet's claim (if the set has a claim template), then the pet (same template, hostname and claim volume), %d pets at a time, with the controllers' client limits (%s QPS, burst %s); on a scale-down it deletes the pets. No controller acts on its pods. Its time is the limit the plane sets; the ratio is kennel's time as a multiple of it.", loopWorkers, apiQPS, apiBurst))
 	return sec
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -47,6 +48,9 @@ type ControllerConfig struct {
 	OrderedSizes []int
 	// Parallel is the Parallel scale-up size; 0 skips it.
 	Parallel int
+	// ParallelClaims says whether the Parallel sets have a claim template:
+	// "with" (default), "without", or "both" (each scenario twice).
+	ParallelClaims string
 	// CachedPods are the stages of the memory scenario (memory.go); none
 	// skips it. BaselineController, if set, is measured beside kennel's.
 	CachedPods         []int
@@ -54,8 +58,11 @@ type ControllerConfig struct {
 	// ManySets, "SETSxPETS" (e.g. "200x5"), runs the many-sets scenario
 	// (manysets.go); empty skips it.
 	ManySets string
-	Dir      string
-	Logf     func(format string, args ...any)
+	// Audit logs the pod creates and deletes (audit.go) and reports them
+	// by client and response code.
+	Audit bool
+	Dir   string
+	Logf  func(format string, args ...any)
 }
 
 // The client rate limits of kennel's controller are set to the plane's
@@ -68,9 +75,16 @@ const (
 // scenario is one timed change of one set.
 type scenario struct {
 	name     string
-	policy   appsv1.PodManagementPolicyType
+	shape    setShape
 	from, to int
 	timeout  time.Duration
+}
+
+// setShape is what a side's set looks like: its pod management policy,
+// and whether it has the benchmark's claim template.
+type setShape struct {
+	policy   appsv1.PodManagementPolicyType
+	noClaims bool
 }
 
 // sample is what one run of one scenario on one side measured.
@@ -84,12 +98,15 @@ type sample struct {
 	steps []float64
 	// toReady are the times from pet created to pet Ready (same runs).
 	toReady []float64
-	err     error
+	// pods are the pod creates and deletes by client and response code
+	// (ControllerConfig.Audit only).
+	pods map[string]float64
+	err  error
 }
 
 type side interface {
 	name() string
-	create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error
+	create(ctx context.Context, ns, name string, shape setShape) error
 	scale(ctx context.Context, ns, name string, n int) error
 }
 
@@ -108,8 +125,19 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	}
 	// kwok's nodes take 250 pods each (test/plane/stages/node.yaml).
 	c.Nodes = max(c.Nodes, (manySets*manyPets+1)/200+1, c.Parallel/200+1)
+	popts := plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")}
+	var audit *auditTail
+	if c.Audit {
+		args, log, err := benchAuditArgs(filepath.Join(c.Dir, "audit"))
+		if err != nil {
+			return nil, err
+		}
+		popts.ExtraArgs = map[string][]string{"kube-apiserver": args}
+		audit = &auditTail{path: log}
+		c.Logf("controller: auditing pod creates and deletes to %s", log)
+	}
 	c.Logf("controller: starting the plane (%d nodes)", c.Nodes)
-	p, err := plane.Start(ctx, plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")})
+	p, err := plane.Start(ctx, popts)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +155,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	if kcmPid == 0 {
 		return nil, errors.New("no kube-controller-manager pid")
 	}
-	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
+	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
 	if c.Parallel > 0 {
 		loop, err := newLoopSide(p)
 		if err != nil {
@@ -135,7 +163,10 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		}
 		b.sides = append(b.sides, loop)
 	}
-	scenarios := controllerScenarios(c)
+	scenarios, err := controllerScenarios(c)
+	if err != nil {
+		return nil, err
+	}
 	if err := b.warmUp(ctx); err != nil {
 		return nil, err
 	}
@@ -180,20 +211,44 @@ func servePetSets(ctx context.Context, p *plane.Plane, crd string) (versioned.In
 
 // controllerScenarios are the timed scenarios, each scale-up followed by
 // the scale-down of the same set.
-func controllerScenarios(c ControllerConfig) []scenario {
+func controllerScenarios(c ControllerConfig) ([]scenario, error) {
 	var scenarios []scenario
+	ordered := setShape{policy: appsv1.OrderedReadyPodManagement}
 	for _, n := range c.OrderedSizes {
+		if n <= 0 {
+			continue
+		}
 		scenarios = append(scenarios,
-			scenario{name: fmt.Sprintf("OrderedReady scale 0→%d, until all Ready", n), policy: appsv1.OrderedReadyPodManagement, from: 0, to: n, timeout: time.Duration(n)*15*time.Second + time.Minute},
-			scenario{name: fmt.Sprintf("OrderedReady scale %d→0, until all gone", n), policy: appsv1.OrderedReadyPodManagement, from: n, to: 0, timeout: time.Duration(n)*15*time.Second + time.Minute})
+			scenario{name: fmt.Sprintf("OrderedReady scale 0→%d, until all Ready", n), shape: ordered, from: 0, to: n, timeout: time.Duration(n)*15*time.Second + time.Minute},
+			scenario{name: fmt.Sprintf("OrderedReady scale %d→0, until all gone", n), shape: ordered, from: n, to: 0, timeout: time.Duration(n)*15*time.Second + time.Minute})
 	}
-	if c.Parallel > 0 {
-		n := c.Parallel
+	if c.Parallel <= 0 {
+		return scenarios, nil
+	}
+	var variants []bool // noClaims
+	switch c.ParallelClaims {
+	case "", "with":
+		variants = []bool{false}
+	case "without":
+		variants = []bool{true}
+	case "both":
+		variants = []bool{false, true}
+	default:
+		return nil, fmt.Errorf("parallel claims %q: want with, without or both", c.ParallelClaims)
+	}
+	n := c.Parallel
+	// 1000 pets take about 3 minutes on 2 cores; allow five times the pace.
+	timeout := max(5*time.Minute, time.Duration(n)*time.Second)
+	for _, noClaims := range variants {
+		shape, what := setShape{policy: appsv1.ParallelPodManagement, noClaims: noClaims}, ""
+		if noClaims {
+			what = " without claims"
+		}
 		scenarios = append(scenarios,
-			scenario{name: fmt.Sprintf("Parallel scale 0→%d, until all Ready", n), policy: appsv1.ParallelPodManagement, from: 0, to: n, timeout: 5 * time.Minute},
-			scenario{name: fmt.Sprintf("Parallel scale %d→0, until all gone", n), policy: appsv1.ParallelPodManagement, from: n, to: 0, timeout: 5 * time.Minute})
+			scenario{name: fmt.Sprintf("Parallel scale 0→%d%s, until all Ready", n, what), shape: shape, from: 0, to: n, timeout: timeout},
+			scenario{name: fmt.Sprintf("Parallel scale %d→0%s, until all gone", n, what), shape: shape, from: n, to: 0, timeout: timeout})
 	}
-	return scenarios
+	return scenarios, nil
 }
 
 // benchRun is one controller comparison on one plane.
@@ -203,26 +258,28 @@ type benchRun struct {
 	kcmPid int
 	c      ControllerConfig
 	sides  []side
+	audit  *auditTail // nil unless c.Audit
 }
 
 // warmUp, not measured: each side scales a small set up and down once, so
 // first-use costs (kube-controller-manager's service-account tokens, API
 // server caches, kwok's node state) land in no measured round.
 func (b *benchRun) warmUp(ctx context.Context) error {
+	ordered := setShape{policy: appsv1.OrderedReadyPodManagement}
 	warm := []scenario{
-		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 0, to: 2, timeout: 2 * time.Minute},
-		{name: "warm-up", policy: appsv1.OrderedReadyPodManagement, from: 2, to: 0, timeout: 2 * time.Minute},
+		{name: "warm-up", shape: ordered, from: 0, to: 2, timeout: 2 * time.Minute},
+		{name: "warm-up", shape: ordered, from: 2, to: 0, timeout: 2 * time.Minute},
 	}
 	for _, s := range b.sides {
 		ns := "bench-warmup-" + s.name()
 		if err := createNamespace(ctx, b.p.Client(), ns); err != nil {
 			return err
 		}
-		if err := s.create(ctx, ns, "w", appsv1.OrderedReadyPodManagement); err != nil {
+		if err := s.create(ctx, ns, "w", ordered); err != nil {
 			return fmt.Errorf("%s: warm-up: %w", s.name(), err)
 		}
 		for _, sc := range warm {
-			if r := run(ctx, b.p, s, b.ctl, b.kcmPid, ns, "w", sc); r.err != nil {
+			if r := b.run(ctx, s, ns, "w", sc); r.err != nil {
 				return fmt.Errorf("%s: warm-up scale to %d: %w", s.name(), sc.to, r.err)
 			}
 		}
@@ -268,34 +325,41 @@ func (b *benchRun) rounds(ctx context.Context, scenarios []scenario) ([]map[stri
 func (b *benchRun) roundOn(ctx context.Context, s side, ns string, round int, scenarios []scenario, results []map[string][]sample) error {
 	for i := 0; i < len(scenarios); i += 2 {
 		up, down := scenarios[i], scenarios[i+1]
-		if _, loop := s.(loopSide); loop && up.policy != appsv1.ParallelPodManagement {
+		if _, loop := s.(loopSide); loop && up.shape.policy != appsv1.ParallelPodManagement {
 			continue // the client loop is the limit of Parallel scales only
 		}
 		set := fmt.Sprintf("s%d", i/2)
-		if err := s.create(ctx, ns, set, up.policy); err != nil {
+		if err := s.create(ctx, ns, set, up.shape); err != nil {
 			return fmt.Errorf("%s: create %s/%s: %w", s.name(), ns, set, err)
 		}
 		time.Sleep(time.Second) // let the controllers see the empty set
-		r := run(ctx, b.p, s, b.ctl, b.kcmPid, ns, set, up)
+		r := b.run(ctx, s, ns, set, up)
 		results[i][s.name()] = append(results[i][s.name()], r)
 		b.c.Logf("controller %s round %d: %s: %s %v", s.name(), round, up.name, r.elapsed.Round(time.Millisecond), r.err)
 		if r.err != nil {
 			return nil // the scale-down of a set that did not come up means nothing
 		}
-		r = run(ctx, b.p, s, b.ctl, b.kcmPid, ns, set, down)
+		r = b.run(ctx, s, ns, set, down)
 		results[i+1][s.name()] = append(results[i+1][s.name()], r)
 		b.c.Logf("controller %s round %d: %s: %s %v", s.name(), round, down.name, r.elapsed.Round(time.Millisecond), r.err)
 	}
 	return nil
 }
 
-func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPid int, ns, set string, sc scenario) sample {
+// run times one scenario on one side.
+func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario) sample {
+	p, ctl, kcmPid := b.p, b.ctl, b.kcmPid
 	before, err := requestCounts(ctx, p)
 	if err != nil {
 		return sample{err: err}
 	}
+	if b.audit != nil {
+		if _, err := b.audit.counts(); err != nil { // skip what came before
+			return sample{err: err}
+		}
+	}
 	var rec *stepRecorder
-	if sc.policy == appsv1.OrderedReadyPodManagement && sc.to > sc.from {
+	if sc.shape.policy == appsv1.OrderedReadyPodManagement && sc.to > sc.from {
 		if rec, err = recordSteps(ctx, p.Client(), ns, set); err != nil {
 			return sample{err: err}
 		}
@@ -326,13 +390,19 @@ func run(ctx context.Context, p *plane.Plane, s side, ctl *controllerProc, kcmPi
 			r.writes[k] = d
 		}
 	}
+	if b.audit != nil {
+		if r.pods, err = b.audit.counts(); err != nil && r.err == nil {
+			r.err = err
+		}
+		b.c.Logf("controller %s: %s: pod creates and deletes: %s", s.name(), sc.name, auditBreakdown(r.pods))
+	}
 	if ctl.exited() {
 		r.err = errors.Join(r.err, fmt.Errorf("kennel's controller exited; log tail:\n%s", tail(ctl.log(), 20)))
 	}
 	if r.err != nil {
-		var b bytes.Buffer
-		plane.DumpObjects(ctx, &b, p.Client(), ns)
-		r.err = fmt.Errorf("%w\n%s", r.err, tail(b.String(), 40))
+		var buf bytes.Buffer
+		plane.DumpObjects(ctx, &buf, p.Client(), ns)
+		r.err = fmt.Errorf("%w\n%s", r.err, tail(buf.String(), 40))
 	}
 	return r
 }
@@ -440,6 +510,36 @@ func controllerWrites(w map[string]float64) float64 {
 	return n
 }
 
+// setControllerWrites are the set controller's writes in a sample. With
+// the audit log, its pod creates and deletes are those the client sent
+// (kwok's deletes of terminating pods left out); without, every pod
+// create and delete counts.
+func setControllerWrites(s sample, client string) float64 {
+	if s.pods == nil {
+		return controllerWrites(s.writes)
+	}
+	w := maps.Clone(s.writes)
+	delete(w, "POST pods")
+	delete(w, "DELETE pods")
+	n := controllerWrites(w)
+	for k, v := range s.pods {
+		if strings.Contains(k, " by "+client+" ") {
+			n += v
+		}
+	}
+	return n
+}
+
+// setWritesNote says what the set controller's writes count.
+func setWritesNote(audit bool) string {
+	pods := "Pod creates and deletes are those the set controller sent (client " + kennelClient + " or " + upstreamClient + " in the API server's audit log): kwok's deletes of terminating pods are left out."
+	if !audit {
+		pods = "Pod DELETEs also include kwok's deletes of terminating pods (BENCH_AUDIT=0: no audit log tells them apart); kwok sends one or two per pod, the second a 404, and how many of those land before the measurement ends varies from run to run."
+	}
+	return "Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. " + pods +
+		" The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases, pod deletes) and the PV controller are in 'all writes'."
+}
+
 func sumWrites(w map[string]float64) float64 {
 	var n float64
 	for _, v := range w {
@@ -466,7 +566,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 				continue
 			}
 			tk = append(tk, s.elapsed.Seconds())
-			wk = append(wk, controllerWrites(s.writes)/pets)
+			wk = append(wk, setControllerWrites(s, kennelClient)/pets)
 			ak = append(ak, sumWrites(s.writes)/pets)
 			ck = append(ck, s.kennel.Seconds())
 			kcmK = append(kcmK, s.kcm.Seconds())
@@ -480,7 +580,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 				continue
 			}
 			tu = append(tu, s.elapsed.Seconds())
-			wu = append(wu, controllerWrites(s.writes)/pets)
+			wu = append(wu, setControllerWrites(s, upstreamClient)/pets)
 			au = append(au, sumWrites(s.writes)/pets)
 			kcmU = append(kcmU, s.kcm.Seconds())
 		}
@@ -506,15 +606,18 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			writes.Notes = append(writes.Notes, fmt.Sprintf("%s, last round, by verb and resource (kennel / upstream): %s",
 				sc.name, writeBreakdown(k[len(k)-1].writes, u[len(u)-1].writes)))
 		}
+		if note := auditNote(sc.name, results[i]); note != "" {
+			writes.Notes = append(writes.Notes, note)
+		}
 	}
 	timing.Notes = append(timing.Notes,
-		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding) and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
+		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding; none in the scenarios 'without claims') and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
 		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
 		"Times run from the scale request to the state observed by polling the pods every 100 ms (LIST requests, so not in the write counts).",
 		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,
-		"Set controller's writes: pods created/deleted/patched/updated, claims created, set status, controller revisions. Pod DELETEs also include kwok's final delete of each terminating pod, the same on both sides. The harness's own scale PATCH and writes by the scheduler (pods/binding), kwok (pods/status, nodes, leases) and the PV controller are in 'all writes'.",
+		setWritesNote(c.Audit),
 		"ControllerRevision writes (both controllers record the template's revisions) count as the set controller's.")
 	cpu.Rows = append(cpu.Rows, Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
 		Upstream: MiB(kcmRSS) + " (whole kube-controller-manager)", Ratio: "n/a"})
@@ -573,17 +676,22 @@ func createNamespace(ctx context.Context, c kubernetes.Interface, ns string) err
 // deleteNamespace deletes ns and waits until it is gone, so that its
 // clean-up does not run during the next measurement.
 func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string) error {
+	return deleteNamespaceWithin(ctx, c, ns, 3*time.Minute)
+}
+
+// deleteNamespaceWithin is deleteNamespace waiting up to timeout.
+func deleteNamespaceWithin(ctx context.Context, c kubernetes.Interface, ns string, timeout time.Duration) error {
 	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(timeout)
 	for {
 		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s still there 3m after delete", ns)
+			return fmt.Errorf("namespace %s still there %s after delete", ns, timeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -602,16 +710,16 @@ func headlessService(name string) *corev1.Service {
 }
 
 // statefulSet is the set both sides run: zero replicas, one container, one
-// 1Gi claim template.
-func statefulSet(name string, policy appsv1.PodManagementPolicyType) *appsv1.StatefulSet {
+// 1Gi claim template (none if shape.noClaims).
+func statefulSet(name string, shape setShape) *appsv1.StatefulSet {
 	lbls := map[string]string{"app": name}
 	zero, grace := int32(0), int64(1)
-	return &appsv1.StatefulSet{
+	ss := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            &zero,
 			ServiceName:         name,
-			PodManagementPolicy: policy,
+			PodManagementPolicy: shape.policy,
 			Selector:            &metav1.LabelSelector{MatchLabels: lbls},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
@@ -636,6 +744,11 @@ func statefulSet(name string, policy appsv1.PodManagementPolicyType) *appsv1.Sta
 			}},
 		},
 	}
+	if shape.noClaims {
+		ss.Spec.VolumeClaimTemplates = nil
+		ss.Spec.Template.Spec.Containers[0].VolumeMounts = nil
+	}
+	return ss
 }
 
 func scalePatch(n int) []byte { return fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n) }
@@ -644,11 +757,11 @@ type upstreamSide struct{ c kubernetes.Interface }
 
 func (upstreamSide) name() string { return "upstream" }
 
-func (s upstreamSide) create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error {
+func (s upstreamSide) create(ctx context.Context, ns, name string, shape setShape) error {
 	if _, err := s.c.CoreV1().Services(ns).Create(ctx, headlessService(name), metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	_, err := s.c.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(name, policy), metav1.CreateOptions{})
+	_, err := s.c.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(name, shape), metav1.CreateOptions{})
 	return err
 }
 
@@ -664,11 +777,11 @@ type kennelSide struct {
 
 func (kennelSide) name() string { return "kennel" }
 
-func (s kennelSide) create(ctx context.Context, ns, name string, policy appsv1.PodManagementPolicyType) error {
+func (s kennelSide) create(ctx context.Context, ns, name string, shape setShape) error {
 	if _, err := s.core.CoreV1().Services(ns).Create(ctx, headlessService(name), metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	ss := statefulSet(name, policy)
+	ss := statefulSet(name, shape)
 	set := &kennelv1.PetSet{
 		ObjectMeta: ss.ObjectMeta,
 		Spec: kennelv1.PetSetSpec{

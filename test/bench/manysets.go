@@ -44,7 +44,8 @@ func (b *benchRun) manySets(ctx context.Context, sets, pets int) Section {
 			r := b.manyOnce(ctx, s, ns, sets, pets)
 			b.c.Logf("controller %s round %d: %s: %s (probe %s) %v", s.name(), round, title, r.elapsed.Round(time.Millisecond), r.probe.Round(time.Millisecond), r.err)
 			results[s.name()] = append(results[s.name()], r)
-			if err := deleteNamespace(ctx, b.p.Client(), ns); err != nil {
+			// Each set's teardown is its own sync: a thousand sets take minutes.
+			if err := deleteNamespaceWithin(ctx, b.p.Client(), ns, max(3*time.Minute, time.Duration(sets)*600*time.Millisecond)); err != nil {
 				b.c.Logf("controller: %v", err)
 			}
 		}
@@ -63,7 +64,7 @@ func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets i
 		return r
 	}
 	tp := time.Now()
-	if err := s.create(ctx, ns, "probe", appsv1.OrderedReadyPodManagement); err != nil {
+	if err := s.create(ctx, ns, "probe", setShape{policy: appsv1.OrderedReadyPodManagement}); err != nil {
 		r.err = err
 		return r
 	}
@@ -90,7 +91,7 @@ func createSets(ctx context.Context, s side, ns string, sets, pets int) error {
 	for i := range sets {
 		name := fmt.Sprintf("m%03d", i)
 		todo = append(todo, func() error {
-			if err := s.create(ctx, ns, name, appsv1.OrderedReadyPodManagement); err != nil {
+			if err := s.create(ctx, ns, name, setShape{policy: appsv1.OrderedReadyPodManagement}); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			if err := s.scale(ctx, ns, name, pets); err != nil {

@@ -187,7 +187,7 @@ func addNodesFor(ctx context.Context, p *plane.Plane, have, pods int) error {
 // cachedPod is a pet-like pod: the benchmark set's container and labels
 // like a pet's, an emptyDir where a pet mounts its claim.
 func cachedPod(i int) *corev1.Pod {
-	tmpl := statefulSet("mem", "").Spec.Template
+	tmpl := statefulSet("mem", setShape{}).Spec.Template
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("mem-%d", i), Labels: map[string]string{
 			"app": "mem", "apps.kubernetes.io/pod-index": fmt.Sprint(i), "statefulset.kubernetes.io/pod-name": fmt.Sprintf("mem-%d", i)}},

@@ -28,6 +28,8 @@ type Options struct {
 	Nodes                                         int
 	OrderedSizes                                  []int
 	Parallel                                      int
+	ParallelClaims                                string
+	Audit                                         bool
 	CachedPods                                    []int
 	BaselineController                            string
 	ManySets                                      string
@@ -81,6 +83,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 			secs, err := Controller(ctx, ControllerConfig{
 				Controller: o.Controller, PlaneBin: o.PlaneBin, CRD: o.CRD,
 				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
+				ParallelClaims: o.ParallelClaims, Audit: o.Audit,
 				CachedPods: o.CachedPods, BaselineController: o.BaselineController, ManySets: o.ManySets,
 				Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})

@@ -31,6 +31,8 @@ func main() {
 	fs.IntVar(&o.Nodes, "nodes", 3, "simulated nodes of the plane")
 	fs.IntSliceVar(&o.OrderedSizes, "ordered", []int{10}, "OrderedReady scale-up sizes (0→N)")
 	fs.IntVar(&o.Parallel, "parallel", 100, "Parallel scale-up size (0→N); 0 skips")
+	fs.StringVar(&o.ParallelClaims, "parallel-claims", "with", "Parallel sets with a claim template (with), without one (without), or each scenario twice (both)")
+	fs.BoolVar(&o.Audit, "audit", true, "log the pod creates and deletes in the API server's audit log: the set controllers' own are counted apart from kwok's, by client and response code")
 	fs.IntSliceVar(&o.CachedPods, "cached-pods", []int{1000, 5000}, "stages of the controller memory scenario (pods cached); 0 skips it")
 	fs.StringVar(&o.BaselineController, "baseline-controller", "", "an earlier controller binary measured beside kennel's in the memory scenario")
 	fs.StringVar(&o.ManySets, "many-sets", "", `many-sets scenario, "SETSxPETS" (e.g. 200x5); empty skips it`)
