@@ -126,7 +126,10 @@ func TestStepRecorderSteps(t *testing.T) {
 		ready:   map[string]time.Time{"s-0": at(100), "s-1": at(250)}, // s-2 never Ready
 		stop:    func() {}, done: done,
 	}
-	react, toReady := r.steps("s", 3)
+	react, toReady, ready := r.steps("s", 3, at(-50))
+	if want := []float64{0.15, 0.3}; !near(ready, want) {
+		t.Errorf("ready = %v, want %v", ready, want)
+	}
 	if want := []float64{0.02, 0.05}; !near(react, want) {
 		t.Errorf("react = %v, want %v", react, want)
 	}

@@ -61,8 +61,11 @@ type ControllerConfig struct {
 	// Audit logs the pod creates and deletes (audit.go) and reports them
 	// by client and response code.
 	Audit bool
-	Dir   string
-	Logf  func(format string, args ...any)
+	// ChartDir receives an SVG chart of pets Ready over time per scale-up
+	// scenario (chart.go); empty: none.
+	ChartDir string
+	Dir      string
+	Logf     func(format string, args ...any)
 }
 
 // The client rate limits of kennel's controller are set to the plane's
@@ -98,6 +101,9 @@ type sample struct {
 	steps []float64
 	// toReady are the times from pet created to pet Ready (same runs).
 	toReady []float64
+	// ready are, in a scale-up, the times after the scale began at which
+	// each pet was first seen Ready (the charts).
+	ready []float64
 	// pods are the pod creates and deletes by client and response code
 	// (ControllerConfig.Audit only).
 	pods map[string]float64
@@ -173,6 +179,15 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	results, err := b.rounds(ctx, scenarios)
 	if err != nil {
 		return nil, err
+	}
+	var names []string
+	for _, s := range b.sides {
+		names = append(names, s.name())
+	}
+	if charts, err := writeReadyCharts(c.ChartDir, scenarios, results, names); err != nil {
+		c.Logf("controller: charts: %v", err)
+	} else if len(charts) > 0 {
+		c.Logf("controller: charts in %s", c.ChartDir)
 	}
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
@@ -359,7 +374,7 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 		}
 	}
 	var rec *stepRecorder
-	if sc.shape.policy == appsv1.OrderedReadyPodManagement && sc.to > sc.from {
+	if sc.to > sc.from {
 		if rec, err = recordSteps(ctx, p.Client(), ns, set); err != nil {
 			return sample{err: err}
 		}
@@ -378,7 +393,10 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 	m1, _ := procfs.CPUTime(kcmPid)
 	r.kennel, r.kcm = k1-k0, m1-m0
 	if rec != nil {
-		r.steps, r.toReady = rec.steps(set, sc.to)
+		r.steps, r.toReady, r.ready = rec.steps(set, sc.to, t0)
+		if sc.shape.policy != appsv1.OrderedReadyPodManagement {
+			r.steps, r.toReady = nil, nil // steps mean something only in order
+		}
 	}
 	after, err := requestCounts(ctx, p)
 	if err != nil && r.err == nil {

@@ -85,7 +85,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
 				ParallelClaims: o.ParallelClaims, Audit: o.Audit,
 				CachedPods: o.CachedPods, BaselineController: o.BaselineController, ManySets: o.ManySets,
-				Dir: filepath.Join(dir, "controller"), Logf: logf,
+				ChartDir: chartDir(o.Out), Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})
 			if err != nil {
 				sections = append(sections, Section{Title: "controller", Notes: []string{"the controller suite failed: " + err.Error()}, Failures: 1})
@@ -152,4 +152,13 @@ func MachineFacts() string {
 		}
 	}
 	return strings.Join(slices.DeleteFunc(facts, func(s string) bool { return s == "" }), ", ")
+}
+
+// chartDir is where the controller suite writes its charts: "charts"
+// beside the summary, or nowhere without one.
+func chartDir(out string) string {
+	if out == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(out), "charts")
 }

@@ -57,23 +57,28 @@ func recordSteps(ctx context.Context, c kubernetes.Interface, ns, set string) (*
 
 // steps stops the recorder and returns, for i in [0, n-1), the time from
 // pet i seen Ready to pet i+1 seen created (the controller's reaction in an
-// OrderedReady scale-up), and for i in [0, n) the time from pet i seen
-// created to seen Ready (scheduler, claim binding, kwok).
-func (r *stepRecorder) steps(set string, n int) (react, toReady []float64) {
+// OrderedReady scale-up), for i in [0, n) the time from pet i seen created
+// to seen Ready (scheduler, claim binding, kwok), and the times after start
+// at which each pet was seen Ready.
+func (r *stepRecorder) steps(set string, n int, start time.Time) (react, toReady, ready []float64) {
 	r.stop()
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var readyAt []float64
 	for i := 0; i < n; i++ {
 		created, okC := r.created[fmt.Sprintf("%s-%d", set, i)]
 		ready, okR := r.ready[fmt.Sprintf("%s-%d", set, i)]
 		if okC && okR {
 			toReady = append(toReady, ready.Sub(created).Seconds())
 		}
+		if okR {
+			readyAt = append(readyAt, ready.Sub(start).Seconds())
+		}
 		next, okN := r.created[fmt.Sprintf("%s-%d", set, i+1)]
 		if i+1 < n && okR && okN {
 			react = append(react, next.Sub(ready).Seconds())
 		}
 	}
-	return react, toReady
+	return react, toReady, readyAt
 }
