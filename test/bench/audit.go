@@ -5,13 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/kennel-dev/kennel/test/plane"
 )
 
 // With ControllerConfig.Audit the API server logs every pod create and
@@ -38,52 +37,17 @@ rules:
 - level: None
 `
 
-// benchAuditArgs writes the policy under dir and returns the API server's
-// flags that log to dir/audit.log, and that path.
-func benchAuditArgs(dir string) ([]string, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", err
-	}
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(benchAuditPolicy), 0o644); err != nil {
-		return nil, "", err
-	}
-	log := filepath.Join(dir, "audit.log")
-	return []string{
-		"--audit-policy-file=" + policy,
-		"--audit-log-path=" + log,
-		"--audit-log-mode=blocking",
-		"--audit-log-maxsize=0",
-	}, log, nil
-}
-
 // auditTail reads the lines appended to the audit log since its last read.
-type auditTail struct {
-	path   string
-	offset int64
-}
+type auditTail struct{ tail plane.AuditTail }
 
 // counts returns the pod writes logged since the last call, counted by
 // "VERB pods by CLIENT CODE" (CLIENT: the user agent's program name).
 func (a *auditTail) counts() (map[string]float64, error) {
-	f, err := os.Open(a.path)
-	if os.IsNotExist(err) {
-		return map[string]float64{}, nil
-	}
+	data, err := a.tail.Next()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
-	}
-	end := bytes.LastIndexByte(data, '\n') + 1 // whole lines only
-	a.offset += int64(end)
-	return countAudit(data[:end])
+	return countAudit(data)
 }
 
 func countAudit(data []byte) (map[string]float64, error) {

@@ -134,12 +134,12 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	popts := plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")}
 	var audit *auditTail
 	if c.Audit {
-		args, log, err := benchAuditArgs(filepath.Join(c.Dir, "audit"))
+		args, log, err := plane.AuditArgs(filepath.Join(c.Dir, "audit"), benchAuditPolicy)
 		if err != nil {
 			return nil, err
 		}
 		popts.ExtraArgs = map[string][]string{"kube-apiserver": args}
-		audit = &auditTail{path: log}
+		audit = &auditTail{tail: plane.AuditTail{Path: log}}
 		c.Logf("controller: auditing pod creates and deletes to %s", log)
 	}
 	c.Logf("controller: starting the plane (%d nodes)", c.Nodes)

@@ -5,13 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/kennel-dev/kennel/test/plane"
 )
 
 // auditPolicy records the writes of the test namespace: Lease writes with
@@ -54,55 +53,22 @@ rules:
 - level: None
 `
 
-// auditArgs writes the policy under dir and returns the API server flags
-// that log to dir/audit.log.
+// auditArgs writes the policy for the namespace under dir and returns
+// the API server flags that log to dir/audit.log, and that path.
 func auditArgs(dir, namespace string) ([]string, string, error) {
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	if err := os.WriteFile(policy, fmt.Appendf(nil, auditPolicy, namespace), 0o644); err != nil {
-		return nil, "", err
-	}
-	log := filepath.Join(dir, "audit.log")
-	return []string{
-		"--audit-policy-file=" + policy,
-		"--audit-log-path=" + log,
-		"--audit-log-mode=blocking",
-		"--audit-log-maxsize=0",
-	}, log, nil
+	return plane.AuditArgs(dir, fmt.Sprintf(auditPolicy, namespace))
 }
 
 // auditReader follows the audit log: each read returns the writes logged
 // since the last one (whole lines only).
-type auditReader struct {
-	path    string
-	offset  int64
-	partial []byte
-}
+type auditReader struct{ tail plane.AuditTail }
 
 func (a *auditReader) read() ([]write, error) {
-	f, err := os.Open(a.path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
+	data, err := a.tail.Next()
+	if err != nil || len(data) == 0 {
 		return nil, err
 	}
-	defer f.Close()
-	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
-	}
-	a.offset += int64(len(data))
-	data = append(a.partial, data...)
-	end := bytes.LastIndexByte(data, '\n')
-	if end < 0 {
-		a.partial = data
-		return nil, nil
-	}
-	a.partial = append([]byte(nil), data[end+1:]...)
-	return parseAudit(data[:end+1])
+	return parseAudit(data)
 }
 
 func parseAudit(data []byte) ([]write, error) {

@@ -139,7 +139,7 @@ func (h *harness) setUp(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return stop, err
 	}
-	h.audit = &auditReader{path: auditLog}
+	h.audit = &auditReader{tail: plane.AuditTail{Path: auditLog}}
 	h.plane, err = plane.Start(ctx, plane.Options{
 		BinDir: h.cfg.PlaneBin, DataDir: filepath.Join(h.cfg.Dir, "plane"), KeepData: true,
 		ExtraArgs: map[string][]string{"kube-apiserver": args}, Logf: h.cfg.Logf,
