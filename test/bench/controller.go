@@ -180,15 +180,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, s := range b.sides {
-		names = append(names, s.name())
-	}
-	if charts, err := writeReadyCharts(c.ChartDir, scenarios, results, names); err != nil {
-		c.Logf("controller: charts: %v", err)
-	} else if len(charts) > 0 {
-		c.Logf("controller: charts in %s", c.ChartDir)
-	}
+	b.charts(scenarios, results)
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
 	sections := append(controllerSections(scenarios, results, rss, hwm, kcmRSS, c), limitSection(scenarios, results))
@@ -199,6 +191,20 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		sections = append(sections, cachedPodsMemory(ctx, p, c))
 	}
 	return sections, nil
+}
+
+// charts writes the scale-ups' charts of pets Ready over time
+// (ControllerConfig.ChartDir); a failure is logged, not fatal.
+func (b *benchRun) charts(scenarios []scenario, results []map[string][]sample) {
+	var names []string
+	for _, s := range b.sides {
+		names = append(names, s.name())
+	}
+	if charts, err := writeReadyCharts(b.c.ChartDir, scenarios, results, names); err != nil {
+		b.c.Logf("controller: charts: %v", err)
+	} else if len(charts) > 0 {
+		b.c.Logf("controller: charts in %s", b.c.ChartDir)
+	}
 }
 
 // servePetSets applies the CRD and waits until the PetSet API is served.

@@ -98,21 +98,9 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 			return ctx.Err()
 		}
 	}
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "## Side-by-side benchmarks, %s\n\n", start.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&buf, "Machine: %s. Run took %s; %d alternating rounds (kennel, upstream, kennel, upstream, ...).\n\n",
-		facts, time.Since(start).Round(time.Second), o.Rounds)
-	WriteMarkdown(&buf, sections)
-	if _, err := out.Write(buf.Bytes()); err != nil {
+	summary := summaryOf(sections, start, facts, o.Rounds)
+	if err := writeSummary(summary, out, o.Out); err != nil {
 		return err
-	}
-	if o.Out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.Out, buf.Bytes(), 0o644); err != nil {
-			return err
-		}
 	}
 	failures := 0
 	for _, s := range sections {
@@ -122,6 +110,30 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 		return fmt.Errorf("%d measurements failed (see the FAILED notes in the summary; logs in %s)", failures, dir)
 	}
 	return nil
+}
+
+// summaryOf is the Markdown summary of a run: when, where, and the sections.
+func summaryOf(sections []Section, start time.Time, facts string, rounds int) []byte {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "## Side-by-side benchmarks, %s\n\n", start.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&buf, "Machine: %s. Run took %s; %d alternating rounds (kennel, upstream, kennel, upstream, ...).\n\n",
+		facts, time.Since(start).Round(time.Second), rounds)
+	WriteMarkdown(&buf, sections)
+	return buf.Bytes()
+}
+
+// writeSummary writes the summary to out, and to the file path when set.
+func writeSummary(summary []byte, out io.Writer, path string) error {
+	if _, err := out.Write(summary); err != nil {
+		return err
+	}
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, summary, 0o644)
 }
 
 // MachineFacts describes the machine: CPU model and count, memory, kernel,
