@@ -54,13 +54,7 @@ func readyOnly(conds []corev1.PodCondition) []corev1.PodCondition {
 		if c.Type != corev1.PodReady {
 			continue
 		}
-		status := c.Status
-		switch status { // the constants, not the decoded copies
-		case corev1.ConditionTrue:
-			status = corev1.ConditionTrue
-		case corev1.ConditionFalse:
-			status = corev1.ConditionFalse
-		}
+		status := corev1.ConditionStatus(intern(string(c.Status)))
 		return []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: c.LastTransitionTime}}
 	}
 	return nil

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"html"
 	"math"
@@ -131,7 +132,7 @@ func medianRound(samples []sample) (sample, bool) {
 	if len(ok) == 0 {
 		return sample{}, false
 	}
-	slices.SortFunc(ok, func(a, b sample) int { return int(a.elapsed - b.elapsed) })
+	slices.SortFunc(ok, func(a, b sample) int { return cmp.Compare(a.elapsed, b.elapsed) })
 	return ok[(len(ok)-1)/2], true
 }
 
