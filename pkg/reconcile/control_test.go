@@ -306,7 +306,11 @@ func TestInjectedErrorsRecover(t *testing.T) {
 		cases = append(cases,
 			injection{"pods", "create", 1, policy},
 			injection{"pods", "create", 3, policy},
-			injection{"persistentvolumeclaims", "create", 2, policy},
+			// Under OrderedReady every claim after the first is made
+			// ahead of its pet, and a failure there is retried quietly
+			// (TestClaimsAheadOfTheNextPet): the first is the one whose
+			// failure is reported.
+			injection{"persistentvolumeclaims", "create", 1, policy},
 			injection{"pods", "delete", 1, policy},
 		)
 	}
@@ -347,6 +351,65 @@ func TestInjectedErrorsRecover(t *testing.T) {
 			s.assertNoViolations()
 		})
 	}
+}
+
+// Under OrderedReady and whenScaled: Retain, the pass that creates a pet
+// also creates the next pet's claims (never beyond the replicas); under
+// whenScaled: Delete or Parallel, claims are made with their pet only. A
+// failed claim ahead is not reported: the next pet's create makes it.
+func TestClaimsAheadOfTheNextPet(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		policy     appsv1.PodManagementPolicyType
+		whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType
+		replicas   int32
+		want       []string // claims after the first pass
+	}{
+		{"retain", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0", "data-web-1"}},
+		{"one pet", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 1, []string{"data-web-0"}},
+		{"delete on scale-down", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0"}},
+		{"parallel", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0", "data-web-1", "data-web-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := newSet("web", tc.replicas, tc.policy)
+			set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenScaled: tc.whenScaled}
+			s := newSim(t, set, newService("web"))
+			s.refresh()
+			if _, err := s.sync(); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.claims(); !slices.Equal(got, tc.want) {
+				t.Errorf("claims after the first pass %v, want %v", got, tc.want)
+			}
+			s.converge(30, "did not converge")
+			if got, want := len(s.claims()), int(tc.replicas); got != want {
+				t.Errorf("claims %v, want %d", s.claims(), want)
+			}
+			s.assertNoViolations()
+		})
+	}
+	t.Run("failure ahead", func(t *testing.T) {
+		s := newSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement), newService("web"))
+		calls := 0
+		s.client.PrependReactor("create", "persistentvolumeclaims", func(core.Action) (bool, runtime.Object, error) {
+			if calls++; calls == 2 {
+				return true, nil, apierrors.NewInternalError(errors.New("injected"))
+			}
+			return false, nil, nil
+		})
+		s.refresh()
+		if _, err := s.sync(); err != nil {
+			t.Fatalf("pass creating web-0 with its successor's claim failing: %v", err)
+		}
+		if got, want := s.claims(), []string{"data-web-0"}; !slices.Equal(got, want) {
+			t.Fatalf("claims %v, want %v", got, want)
+		}
+		s.converge(30, "did not converge")
+		if got, want := s.claims(), []string{"data-web-0", "data-web-1", "data-web-2"}; !slices.Equal(got, want) {
+			t.Errorf("claims %v, want %v", got, want)
+		}
+		s.assertNoViolations()
+	})
 }
 
 func TestMissingServiceBlocksUntilCreated(t *testing.T) {

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	"github.com/kennel-dev/kennel/pkg/ordinal"
@@ -251,10 +253,32 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 		if err == nil && !batch {
 			// What the next pass, seeing the new pet Pending, will say.
 			p.waiting = awaitReady(ordinal.PetName(set.Name, slots[w.create[0]]))
+			c.claimsAhead(ctx, set, slots, w.create[0])
 		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// claimsAhead creates, after an OrderedReady set's pet at the position,
+// the claims of the pet at the next position. The next step then waits on
+// the pod's create alone, and the claim binds while the pet before it
+// starts. Only under whenScaled: Retain: a claim made ahead for a pet that a
+// scale-down then never makes stays, as every claim of a scaled-away
+// ordinal does under Retain; under Delete no pet would take it away. A
+// failure is only logged: the next pet's create ensures its claims again
+// and reports what stands in the way.
+func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int) {
+	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 {
+		return
+	}
+	if _, whenScaled := retentionPolicy(set); whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+		return
+	}
+	if err := c.pets.EnsureClaims(ctx, set, slots[pos+1]); err != nil {
+		klog.FromContext(ctx).V(2).Info("Claims ahead of the next pet not created; its create retries them",
+			"pet", klog.KRef(set.Namespace, ordinal.PetName(set.Name, slots[pos+1])), "err", err)
+	}
 }
 
 // scaleDown removes the condemned pets of an OrderedReady set whose
