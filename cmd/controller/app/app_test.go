@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/kennel-dev/kennel/internal/testenv"
@@ -53,6 +55,8 @@ func TestValidate(t *testing.T) {
 		{"renew >= lease", []string{"--leader-elect-renew-deadline=20s"}, "retry-period"},
 		{"renew >= lease ignored without election", []string{"--leader-elect=false", "--leader-elect-renew-deadline=20s"}, ""},
 		{"empty id", []string{"--leader-elect-id="}, "--leader-elect-id"},
+		{"profiling without metrics", []string{"--profiling", "--metrics-bind-address=0"}, "--profiling"},
+		{"profiling", []string{"--profiling"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testenv.WantError(t, parse(t, tc.args...).Validate(), tc.wantErr)
@@ -97,5 +101,33 @@ func TestHealthMux(t *testing.T) {
 	synced = true
 	if get("/readyz") != http.StatusOK {
 		t.Fatal("/readyz not ok after caches synced")
+	}
+}
+
+// With --profiling the metrics address also serves /debug/pprof/; without
+// it, not.
+func TestProfilingEndpoint(t *testing.T) {
+	for _, profiling := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		opts := NewOptions()
+		opts.MetricsAddr, opts.HealthAddr, opts.Profiling = addr, "0", profiling
+		stop, err := startServers(context.Background(), opts, prometheus.NewRegistry(), http.NotFoundHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+		stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[profiling]; resp.StatusCode != want {
+			t.Errorf("profiling=%v: /debug/pprof/cmdline answered %d, want %d", profiling, resp.StatusCode, want)
+		}
 	}
 }

@@ -28,6 +28,7 @@ type Options struct {
 
 	MetricsAddr string
 	HealthAddr  string
+	Profiling   bool
 
 	Version bool
 }
@@ -62,6 +63,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader retries renewing before giving up leadership.")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "Interval between attempts to acquire or renew the Lease.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
+	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve Go's profiles under /debug/pprof/ on the metrics address.")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", o.HealthAddr, "Address of /healthz and /readyz; \"0\" disables it.")
 	fs.BoolVar(&o.Version, "version", o.Version, "Print the version and exit.")
 	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
@@ -74,6 +76,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("--workers must be at least 1"))
+	}
+	if o.Profiling && (o.MetricsAddr == "0" || o.MetricsAddr == "") {
+		errs = append(errs, errors.New("--profiling needs the metrics endpoint (--metrics-bind-address)"))
 	}
 	if o.QPS <= 0 || o.Burst < 1 {
 		errs = append(errs, errors.New("--kube-api-qps must be positive and --kube-api-burst at least 1"))
