@@ -138,6 +138,34 @@ func TestStepRecorderSteps(t *testing.T) {
 	}
 }
 
+func TestStepRecorderFinishedAt(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	done := make(chan struct{})
+	close(done)
+	r := &stepRecorder{
+		ready: map[string]time.Time{"s-0": at(-500), "s-1": at(250), "s-2": at(180)},
+		gone:  map[string]time.Time{"s-2": at(400), "s-1": at(700)},
+		stop:  func() {}, done: done,
+	}
+	for _, tc := range []struct {
+		from, to int
+		want     time.Time
+		ok       bool
+	}{
+		{0, 3, at(250), true},      // the last of 0..2 Ready
+		{1, 2, at(250), true},      // a pet Ready before the scale counts too
+		{0, 4, time.Time{}, false}, // s-3 never seen Ready
+		{3, 1, at(700), true},      // the last of 1..2 gone
+		{3, 0, time.Time{}, false}, // s-0 never seen gone
+	} {
+		got, ok := r.finishedAt("s", tc.from, tc.to)
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("%d→%d: finishedAt = %v, %v; want %v, %v", tc.from, tc.to, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func near(a, b []float64) bool {
 	if len(a) != len(b) {
 		return false

@@ -379,11 +379,9 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 			return sample{err: err}
 		}
 	}
-	var rec *stepRecorder
-	if sc.to > sc.from {
-		if rec, err = recordSteps(ctx, p.Client(), ns, set); err != nil {
-			return sample{err: err}
-		}
+	rec, err := recordSteps(ctx, p.Client(), ns, set)
+	if err != nil {
+		return sample{err: err}
 	}
 	k0, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
 	m0, _ := procfs.CPUTime(kcmPid)
@@ -398,7 +396,14 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 	k1, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
 	m1, _ := procfs.CPUTime(kcmPid)
 	r.kennel, r.kcm = k1-k0, m1-m0
-	if rec != nil {
+	// The time is the watch's, when it showed every pet: the polling
+	// above only confirms the end, 100 ms at a time.
+	if at, ok := rec.finishedAt(set, sc.from, sc.to); ok && r.err == nil && at.After(t0) {
+		r.elapsed = at.Sub(t0)
+	} else if r.err == nil {
+		b.c.Logf("controller %s: %s: the watch did not show every pet; the time is the poll's", s.name(), sc.name)
+	}
+	if sc.to > sc.from {
 		r.steps, r.toReady, r.ready = rec.steps(set, sc.to, t0)
 		if sc.shape.policy != appsv1.OrderedReadyPodManagement {
 			r.steps, r.toReady = nil, nil // steps mean something only in order
@@ -638,7 +643,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding; none in the scenarios 'without claims') and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
 		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
-		"Times run from the scale request to the state observed by polling the pods every 100 ms (LIST requests, so not in the write counts).",
+		"Times run from the scale request to the pod watch's event that showed the last pet Ready (scale-ups) or gone (scale-downs), by the harness's clock; polling the pods every 100 ms (LIST requests, so not in the write counts) confirms that end state. Runs before 2026-12-05 took the poll's time, up to 100 ms late.",
 		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,
 		setWritesNote(c.Audit),

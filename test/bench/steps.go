@@ -21,6 +21,7 @@ type stepRecorder struct {
 	mu      sync.Mutex
 	created map[string]time.Time
 	ready   map[string]time.Time
+	gone    map[string]time.Time
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -32,17 +33,22 @@ func recordSteps(ctx context.Context, c kubernetes.Interface, ns, set string) (*
 		cancel()
 		return nil, err
 	}
-	r := &stepRecorder{created: map[string]time.Time{}, ready: map[string]time.Time{}, stop: cancel, done: make(chan struct{})}
+	r := &stepRecorder{created: map[string]time.Time{}, ready: map[string]time.Time{}, gone: map[string]time.Time{}, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		defer w.Stop()
 		for ev := range w.ResultChan() {
 			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type == watch.Deleted {
+			if !ok {
 				continue
 			}
 			now := time.Now()
 			r.mu.Lock()
+			if ev.Type == watch.Deleted {
+				r.gone[pod.Name] = now
+				r.mu.Unlock()
+				continue
+			}
 			if _, seen := r.created[pod.Name]; !seen {
 				r.created[pod.Name] = now
 			}
@@ -53,6 +59,31 @@ func recordSteps(ctx context.Context, c kubernetes.Interface, ns, set string) (*
 		}
 	}()
 	return r, nil
+}
+
+// finishedAt stops the recorder and returns when the watch showed a scale
+// from..to done: the last of pets 0..to-1 Ready (up) or the last of pets
+// to..from-1 gone (down); false if the watch did not show them all.
+func (r *stepRecorder) finishedAt(set string, from, to int) (time.Time, bool) {
+	r.stop()
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen, lo, hi := r.ready, 0, to
+	if to < from {
+		seen, lo, hi = r.gone, to, from
+	}
+	var last time.Time
+	for i := lo; i < hi; i++ {
+		at, ok := seen[fmt.Sprintf("%s-%d", set, i)]
+		if !ok {
+			return time.Time{}, false
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last, hi > lo
 }
 
 // steps stops the recorder and returns, for i in [0, n-1), the time from
