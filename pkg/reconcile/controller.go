@@ -41,6 +41,8 @@ type Controller struct {
 	kubeClient   clientset.Interface
 	control      SetControl
 	exp          *expectations
+	pace         *pacer
+	clock        Clock
 
 	setLister     kennellisters.PetSetLister
 	podIndex      cache.Indexer // with Indexers (ownership.go)
@@ -91,6 +93,8 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		kennelClient:  kennelClient,
 		kubeClient:    kubeClient,
 		exp:           newExpectations(opts.Clock),
+		pace:          newPacer(opts.Clock),
+		clock:         opts.Clock,
 		setLister:     setInformer.Lister(),
 		podIndex:      podInformer.Informer().GetIndexer(),
 		claimLister:   claimInformer.Lister(),
@@ -201,9 +205,10 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	start := time.Now()
+	start, paceStart := time.Now(), c.clock.Now()
 	requeue, err := c.sync(ctx, key)
 	c.metrics.observeSync(time.Since(start).Seconds(), err)
+	c.pace.passDone(key, paceStart)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing PetSet failed; requeued with backoff", "key", key)
 		c.queue.AddRateLimited(key)
@@ -346,6 +351,7 @@ func metaChanged(old, cur metav1.ObjectMeta) bool {
 func (c *Controller) deleteSet(obj any) {
 	if key, ok := keyOfSet(obj); ok {
 		c.exp.Forget(key)
+		c.pace.forget(key)
 		c.queue.Add(key)
 	}
 }
@@ -402,6 +408,10 @@ func (c *Controller) podSeen(key cache.ObjectName, pod *corev1.Pod, gone bool) {
 	c.exp.CreationObserved(key, pod.Name)
 	if gone || pod.DeletionTimestamp != nil {
 		c.exp.DeletionSeen(key, pod.UID)
+	}
+	if d := c.pace.delay(key); d > 0 {
+		c.queue.AddAfter(key, d)
+		return
 	}
 	c.queue.Add(key)
 }

@@ -90,64 +90,76 @@ func TestIndexesFindOwnedOrphansAndClaims(t *testing.T) {
 // indexes the cost does not grow with them.
 func BenchmarkSyncBesideUnrelatedPods(b *testing.B) {
 	for _, others := range []int{0, 1000, 10000} {
-		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) {
-			set := newSet("web", 3, appsv1.ParallelPodManagement)
-			kube, kennel := kubefake.NewClientset(), kennelfake.NewSimpleClientset(set)
-			kf, pf := kubeinformers.NewSharedInformerFactory(kube, 0), kennelinformers.NewSharedInformerFactory(kennel, 0)
-			c, err := NewController(context.Background(), kube, kennel, pf.Kennel().V1().PetSets(), kf.Core().V1().Pods(),
-				kf.Core().V1().PersistentVolumeClaims(), kf.Core().V1().Services(), kf.Apps().V1().ControllerRevisions(),
-				&eventLog{}, Options{Clock: &fakeClock{now: time.Unix(1e9, 0)}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			add := func(idx cache.Indexer, obj any) {
-				if err := idx.Add(obj); err != nil {
-					b.Fatal(err)
-				}
-			}
-			add(pf.Kennel().V1().PetSets().Informer().GetIndexer(), set)
-			add(kf.Core().V1().Services().Informer().GetIndexer(), newService("web"))
-			pods := kf.Core().V1().Pods().Informer().GetIndexer()
-			for i := range 3 {
-				add(pods, pod(fmt.Sprintf("web-%d", i), map[string]string{"app": "web"}, set))
-			}
-			for i := range others {
-				add(pods, podNamed("default", fmt.Sprintf("db-%d", i), "other-uid"))
-			}
-			key := cache.ObjectName{Namespace: "default", Name: "web"}
-			ctx := klog.NewContext(context.Background(), logr.Discard())
-			// A first sync stores the revision; cache it and label the
-			// pets with it, so that the set is settled.
-			if _, err := c.sync(ctx, key); err != nil {
-				b.Fatal(err)
-			}
-			revs, err := kube.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{})
-			if err != nil || len(revs.Items) != 1 {
-				b.Fatalf("revisions %v %v", revs, err)
-			}
-			add(kf.Apps().V1().ControllerRevisions().Informer().GetIndexer(), &revs.Items[0])
-			for i := range 3 {
-				p := newPet(set, i, revs.Items[0].Name)
-				p.UID = types.UID(fmt.Sprintf("pet-%d", i))
-				p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
-				if err := pods.Update(p); err != nil {
-					b.Fatal(err)
-				}
-			}
-			c.exp.Forget(key)
-			if _, err := c.sync(ctx, key); err != nil {
-				b.Fatal(err)
-			}
-			writes := len(kube.Actions()) + len(kennel.Actions())
-			for b.Loop() {
-				if _, err := c.sync(ctx, key); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if n := len(kube.Actions()) + len(kennel.Actions()); n != writes {
-				acts := slices.Concat(kube.Actions(), kennel.Actions())[writes:]
-				b.Fatalf("a settled set made %d API calls: %v", n-writes, acts[:min(6, len(acts))])
-			}
-		})
+		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) { benchSettledSync(b, 3, others) })
+	}
+}
+
+// BenchmarkSyncSettledSet times one sync of a settled Parallel set of
+// each size: how the cost of a pass grows with the set's pets.
+func BenchmarkSyncSettledSet(b *testing.B) {
+	for _, pets := range []int{3, 100, 1000} {
+		b.Run(fmt.Sprintf("pets=%d", pets), func(b *testing.B) { benchSettledSync(b, pets, 0) })
+	}
+}
+
+// benchSettledSync times syncs of a settled Parallel set of the given
+// pets beside others pods of another owner, and fails if a pass writes.
+func benchSettledSync(b *testing.B, pets, others int) {
+	set := newSet("web", int32(pets), appsv1.ParallelPodManagement)
+	kube, kennel := kubefake.NewClientset(), kennelfake.NewSimpleClientset(set)
+	kf, pf := kubeinformers.NewSharedInformerFactory(kube, 0), kennelinformers.NewSharedInformerFactory(kennel, 0)
+	c, err := NewController(context.Background(), kube, kennel, pf.Kennel().V1().PetSets(), kf.Core().V1().Pods(),
+		kf.Core().V1().PersistentVolumeClaims(), kf.Core().V1().Services(), kf.Apps().V1().ControllerRevisions(),
+		&eventLog{}, Options{Clock: &fakeClock{now: time.Unix(1e9, 0)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	add := func(idx cache.Indexer, obj any) {
+		if err := idx.Add(obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	add(pf.Kennel().V1().PetSets().Informer().GetIndexer(), set)
+	add(kf.Core().V1().Services().Informer().GetIndexer(), newService("web"))
+	podIdx := kf.Core().V1().Pods().Informer().GetIndexer()
+	for i := range pets {
+		add(podIdx, pod(fmt.Sprintf("web-%d", i), map[string]string{"app": "web"}, set))
+	}
+	for i := range others {
+		add(podIdx, podNamed("default", fmt.Sprintf("db-%d", i), "other-uid"))
+	}
+	key := cache.ObjectName{Namespace: "default", Name: "web"}
+	ctx := klog.NewContext(context.Background(), logr.Discard())
+	// A first sync stores the revision; cache it and label the pets with
+	// it, so that the set is settled.
+	if _, err := c.sync(ctx, key); err != nil {
+		b.Fatal(err)
+	}
+	revs, err := kube.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{})
+	if err != nil || len(revs.Items) != 1 {
+		b.Fatalf("revisions %v %v", revs, err)
+	}
+	add(kf.Apps().V1().ControllerRevisions().Informer().GetIndexer(), &revs.Items[0])
+	for i := range pets {
+		p := newPet(set, i, revs.Items[0].Name)
+		p.UID = types.UID(fmt.Sprintf("pet-%d", i))
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		if err := podIdx.Update(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.exp.Forget(key)
+	if _, err := c.sync(ctx, key); err != nil {
+		b.Fatal(err)
+	}
+	writes := len(kube.Actions()) + len(kennel.Actions())
+	for b.Loop() {
+		if _, err := c.sync(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := len(kube.Actions()) + len(kennel.Actions()); n != writes {
+		acts := slices.Concat(kube.Actions(), kennel.Actions())[writes:]
+		b.Fatalf("a settled set made %d API calls: %v", n-writes, acts[:min(6, len(acts))])
 	}
 }

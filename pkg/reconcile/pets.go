@@ -204,20 +204,26 @@ func newPet(set *kennelv1.PetSet, ord int, revision string) *corev1.Pod {
 	return pod
 }
 
-// identityLabels returns the labels that name the pet and its ordinal.
+// identity returns the labels that name the pet and its ordinal, as
+// key/value pairs: checked on every pet in every pass, without a map.
+func identity(set *kennelv1.PetSet, name string, ord int) [4][2]string {
+	i := strconv.Itoa(ord)
+	return [4][2]string{{PodNameLabel, name}, {PodIndexLabel, i}, {PetSetLabel, set.Name}, {PetIndexLabel, i}}
+}
+
+// identityLabels returns the identity labels as a map.
 func identityLabels(set *kennelv1.PetSet, name string, ord int) map[string]string {
-	return map[string]string{
-		PodNameLabel:  name,
-		PodIndexLabel: strconv.Itoa(ord),
-		PetSetLabel:   set.Name,
-		PetIndexLabel: strconv.Itoa(ord),
+	out := make(map[string]string, 4)
+	for _, kv := range identity(set, name, ord) {
+		out[kv[0]] = kv[1]
 	}
+	return out
 }
 
 // setIdentity sets the pet's identity labels, hostname and subdomain.
 func setIdentity(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
-	for k, v := range identityLabels(set, pod.Name, ord) {
-		pod.Labels[k] = v
+	for _, kv := range identity(set, pod.Name, ord) {
+		pod.Labels[kv[0]] = kv[1]
 	}
 	pod.Spec.Hostname = pod.Name
 	pod.Spec.Subdomain = set.Spec.ServiceName
@@ -225,8 +231,8 @@ func setIdentity(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
 
 // hasIdentityLabels reports whether the pet carries all its identity labels.
 func hasIdentityLabels(set *kennelv1.PetSet, pod *corev1.Pod, ord int) bool {
-	for k, v := range identityLabels(set, pod.Name, ord) {
-		if pod.Labels[k] != v {
+	for _, kv := range identity(set, pod.Name, ord) {
+		if pod.Labels[kv[0]] != kv[1] {
 			return false
 		}
 	}
