@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kennel-dev/kennel/test/plane"
 )
@@ -28,51 +30,83 @@ type stepRecorder struct {
 
 func recordSteps(ctx context.Context, c kubernetes.Interface, ns, set string) (*stepRecorder, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + set})
+	selector := "app=" + set
+	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	// A watch the API server closes (a slow consumer in a burst of
+	// thousands of events) is opened again from the last event seen.
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return c.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	r := &stepRecorder{created: map[string]time.Time{}, ready: map[string]time.Time{}, gone: map[string]time.Time{}, stop: cancel, done: make(chan struct{})}
+	for i := range list.Items {
+		r.observe(watch.Added, &list.Items[i], time.Now())
+	}
 	go func() {
 		defer close(r.done)
 		defer w.Stop()
 		for ev := range w.ResultChan() {
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok {
-				continue
+			if pod, ok := ev.Object.(*corev1.Pod); ok {
+				r.observe(ev.Type, pod, time.Now())
 			}
-			now := time.Now()
-			r.mu.Lock()
-			if ev.Type == watch.Deleted {
-				r.gone[pod.Name] = now
-				r.mu.Unlock()
-				continue
-			}
-			if _, seen := r.created[pod.Name]; !seen {
-				r.created[pod.Name] = now
-			}
-			if _, seen := r.ready[pod.Name]; !seen && plane.PodReady(pod) {
-				r.ready[pod.Name] = now
-			}
-			r.mu.Unlock()
 		}
 	}()
 	return r, nil
 }
 
-// finishedAt stops the recorder and returns when the watch showed a scale
-// from..to done: the last of pets 0..to-1 Ready (up) or the last of pets
-// to..from-1 gone (down); false if the watch did not show them all.
-func (r *stepRecorder) finishedAt(set string, from, to int) (time.Time, bool) {
-	r.stop()
-	<-r.done
+// observe records what one watch event shows of a pod.
+func (r *stepRecorder) observe(typ watch.EventType, pod *corev1.Pod, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if typ == watch.Deleted {
+		r.gone[pod.Name] = now
+		return
+	}
+	if _, seen := r.created[pod.Name]; !seen {
+		r.created[pod.Name] = now
+	}
+	if _, seen := r.ready[pod.Name]; !seen && plane.PodReady(pod) {
+		r.ready[pod.Name] = now
+	}
+}
+
+// finishedAt returns when the watch showed a scale from..to done: the last
+// of pets 0..to-1 Ready (up) or the last of pets to..from-1 gone (down).
+// Called once polling has seen the end, it gives the watch, which may lag
+// behind in a burst, up to watchLag to show it, then stops the recorder;
+// false if the watch did not show every pet.
+func (r *stepRecorder) finishedAt(set string, from, to int) (time.Time, bool) {
+	defer func() { r.stop(); <-r.done }()
 	seen, lo, hi := r.ready, 0, to
 	if to < from {
 		seen, lo, hi = r.gone, to, from
 	}
+	for deadline := time.Now().Add(watchLag); ; time.Sleep(10 * time.Millisecond) {
+		r.mu.Lock()
+		last, all := lastOf(seen, set, lo, hi)
+		r.mu.Unlock()
+		if all || time.Now().After(deadline) {
+			return last, all && hi > lo
+		}
+	}
+}
+
+// watchLag is how long the step watch may lag behind polling.
+var watchLag = 10 * time.Second
+
+// lastOf returns the latest time in seen of pets lo..hi-1 of the set, and
+// whether every one is there.
+func lastOf(seen map[string]time.Time, set string, lo, hi int) (time.Time, bool) {
 	var last time.Time
 	for i := lo; i < hi; i++ {
 		at, ok := seen[fmt.Sprintf("%s-%d", set, i)]
@@ -83,7 +117,7 @@ func (r *stepRecorder) finishedAt(set string, from, to int) (time.Time, bool) {
 			last = at
 		}
 	}
-	return last, hi > lo
+	return last, true
 }
 
 // steps stops the recorder and returns, for i in [0, n-1), the time from
