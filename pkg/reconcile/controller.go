@@ -206,6 +206,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	start, paceStart := time.Now(), c.clock.Now()
+	c.pace.passStart(key)
 	requeue, err := c.sync(ctx, key)
 	c.metrics.observeSync(time.Since(start).Seconds(), err)
 	c.pace.passDone(key, paceStart)

@@ -14,7 +14,9 @@ import (
 // writes the counts that changed since the one before, so the passes, and
 // the cost of each, grow with the pets. A pod event that arrives less than
 // pace after the end of the set's last pass is delivered when that time
-// is up, and the events in between fold into one pass. pace is paceFactor
+// is up, and the events in between fold into one pass; one that arrives
+// during a pass waits pace too, rather than start the next pass as soon as
+// this one ends. pace is paceFactor
 // times the last pass's duration, at most maxPace; a pass shorter than
 // minPaced is not paced, so a small set (and each step of an OrderedReady
 // scale-up, whose next event comes a pet's start-up later) reacts at once.
@@ -25,50 +27,66 @@ const (
 	maxPace    = 500 * time.Millisecond
 )
 
-// pacer remembers, per set, until when its pod events wait.
+// pacer remembers, per set, how long its last pass took, when it ended
+// and whether a pass is running.
 type pacer struct {
 	clock Clock
 	mu    sync.Mutex
-	until map[cache.ObjectName]time.Time
+	sets  map[cache.ObjectName]*paced
+}
+
+type paced struct {
+	took     time.Duration
+	end      time.Time
+	inFlight bool
 }
 
 func newPacer(clock Clock) *pacer {
-	return &pacer{clock: clock, until: map[cache.ObjectName]time.Time{}}
+	return &pacer{clock: clock, sets: map[cache.ObjectName]*paced{}}
+}
+
+// passStart records that a pass of the set began.
+func (p *pacer) passStart(key cache.ObjectName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.sets[key]; s != nil {
+		s.inFlight = true
+	}
 }
 
 // passDone records a pass of the set that ran from start until now.
 func (p *pacer) passDone(key cache.ObjectName, start time.Time) {
 	now := p.clock.Now()
-	took := now.Sub(start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if took < minPaced {
-		delete(p.until, key)
-		return
+	if took := now.Sub(start); took >= minPaced {
+		p.sets[key] = &paced{took: took, end: now}
+	} else {
+		delete(p.sets, key)
 	}
-	p.until[key] = now.Add(min(paceFactor*took, maxPace))
 }
 
-// delay returns how long a pod event of the set waits: zero if its last
-// pass was short or long enough ago.
+// delay returns how long a pod event of the set waits: the pace if a pass
+// is running (the workqueue would otherwise run the next one right after
+// it), what is left of it after the last pass, or zero if that pass was
+// short.
 func (p *pacer) delay(key cache.ObjectName) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	until, ok := p.until[key]
-	if !ok {
+	s := p.sets[key]
+	if s == nil {
 		return 0
 	}
-	left := until.Sub(p.clock.Now())
-	if left <= 0 {
-		delete(p.until, key)
-		return 0
+	pace := min(paceFactor*s.took, maxPace)
+	if s.inFlight {
+		return pace
 	}
-	return left
+	return max(0, s.end.Add(pace).Sub(p.clock.Now()))
 }
 
 // forget drops what is known of a set that is gone.
 func (p *pacer) forget(key cache.ObjectName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.until, key)
+	delete(p.sets, key)
 }

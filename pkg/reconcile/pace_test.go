@@ -47,14 +47,45 @@ func TestPacerDelay(t *testing.T) {
 	}
 }
 
+// An event during a pass waits the pace of the last pass, from when it
+// arrives, even once that pace is over.
+func TestPacerDelayDuringPass(t *testing.T) {
+	key := cache.ObjectName{Namespace: "default", Name: "web"}
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	p := newPacer(clock)
+	p.passStart(key)
+	if got := p.delay(key); got != 0 {
+		t.Fatalf("delay %v during a first pass, want 0 (nothing known yet)", got)
+	}
+	start := clock.Now()
+	clock.Step(100 * time.Millisecond)
+	p.passDone(key, start)
+	clock.Step(time.Second)
+	p.passStart(key)
+	if got, want := p.delay(key), 200*time.Millisecond; got != want {
+		t.Fatalf("delay %v during a pass after a 100 ms one, want %v", got, want)
+	}
+	start = clock.Now()
+	clock.Step(time.Millisecond)
+	p.passDone(key, start)
+	p.passStart(key)
+	if got := p.delay(key); got != 0 {
+		t.Fatalf("delay %v during a pass after a short one, want 0", got)
+	}
+}
+
 // slowControl is a SetControl whose passes take a while on the fake clock.
 type slowControl struct {
-	clock *fakeClock
-	took  time.Duration
+	clock  *fakeClock
+	took   time.Duration
+	during func() // called within the pass
 }
 
 func (s *slowControl) Sync(context.Context, *kennelv1.PetSet, []*corev1.Pod) (time.Duration, error) {
 	s.clock.Step(s.took)
+	if s.during != nil {
+		s.during()
+	}
 	return 0, nil
 }
 
@@ -99,5 +130,17 @@ func TestPodEventsPacedAfterLongPass(t *testing.T) {
 	f.c.addPod(pod("big-2", map[string]string{"app": "big"}, big))
 	if n := f.c.queue.Len(); n != 1 {
 		t.Fatalf("queue length %d once the pace is over, want 1", n)
+	}
+
+	// An event during a long pass does not start the next pass as soon
+	// as this one ends.
+	f.c.control = &slowControl{clock: clock, took: 100 * time.Millisecond, during: func() {
+		f.c.addPod(pod("big-3", map[string]string{"app": "big"}, big))
+	}}
+	if !f.c.processNext(ctx) {
+		t.Fatal("queue shut down")
+	}
+	if n := f.c.queue.Len(); n != 0 {
+		t.Fatalf("queue length %d right after a pass that saw an event, want it delayed", n)
 	}
 }
