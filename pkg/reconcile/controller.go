@@ -410,11 +410,18 @@ func (c *Controller) podSeen(key cache.ObjectName, pod *corev1.Pod, gone bool) {
 	if gone || pod.DeletionTimestamp != nil {
 		c.exp.DeletionSeen(key, pod.UID)
 	}
-	if d := c.pace.delay(key); d > 0 {
+	if d := c.pace.delay(key); d > 0 && c.parallel(key) {
 		c.queue.AddAfter(key, d)
 		return
 	}
 	c.queue.Add(key)
+}
+
+// parallel reports whether the set with the key has the Parallel policy:
+// only its pets change many at a time, so only its pod events are paced.
+func (c *Controller) parallel(key cache.ObjectName) bool {
+	set, err := c.setLister.PetSets(key.Namespace).Get(key.Name)
+	return err == nil && isParallel(set)
 }
 
 func (c *Controller) addPod(obj any) {

@@ -10,7 +10,7 @@ import (
 // Pacing.
 //
 // Under a burst of pod events (a Parallel scale of hundreds of pets) a
-// set would be synced back to back: every pass walks all its pets and
+// Parallel set would be synced back to back: every pass walks all its pets and
 // writes the counts that changed since the one before, so the passes, and
 // the cost of each, grow with the pets. A pod event that arrives less than
 // pace after the end of the set's last pass is delivered when that time
@@ -18,9 +18,10 @@ import (
 // during a pass waits pace too, rather than start the next pass as soon as
 // this one ends. pace is paceFactor
 // times the last pass's duration, at most maxPace; a pass shorter than
-// minPaced is not paced, so a small set (and each step of an OrderedReady
-// scale-up, whose next event comes a pet's start-up later) reacts at once.
-// Changes of the set itself are never paced.
+// minPaced is not paced, so a small set reacts at once. OrderedReady sets
+// change one pet at a time, their events come a pet's start-up apart, and
+// a step waits on each: they are never paced, and neither are changes of
+// the set itself.
 const (
 	paceFactor = 2
 	minPaced   = 10 * time.Millisecond

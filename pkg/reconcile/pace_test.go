@@ -89,11 +89,13 @@ func (s *slowControl) Sync(context.Context, *kennelv1.PetSet, []*corev1.Pod) (ti
 	return 0, nil
 }
 
-// After a long pass of a set, its pod events reach the queue later; its
-// own changes, and the events of a set whose passes are short, at once.
+// After a long pass of a Parallel set, its pod events reach the queue
+// later; its own changes, the events of a set whose passes are short and
+// those of an OrderedReady set, at once.
 func TestPodEventsPacedAfterLongPass(t *testing.T) {
 	big, small := newSet("big", 1000, appsv1.ParallelPodManagement), newSet("small", 1, appsv1.ParallelPodManagement)
-	f := newFixture(t, []*kennelv1.PetSet{big, small})
+	ordered := newSet("ordered", 1000, appsv1.OrderedReadyPodManagement)
+	f := newFixture(t, []*kennelv1.PetSet{big, small, ordered})
 	clock := f.c.clock.(*fakeClock)
 	ctx := context.Background()
 	pass := func(set *kennelv1.PetSet, took time.Duration) {
@@ -105,6 +107,13 @@ func TestPodEventsPacedAfterLongPass(t *testing.T) {
 	}
 	pass(big, 100*time.Millisecond)
 	pass(small, time.Millisecond)
+	pass(ordered, 100*time.Millisecond)
+	f.c.addPod(pod("ordered-1", map[string]string{"app": "ordered"}, ordered))
+	if n := f.c.queue.Len(); n != 1 {
+		t.Fatalf("queue length %d after a long pass of an OrderedReady set, want its pod event at once", n)
+	}
+	k, _ := f.c.queue.Get()
+	f.c.queue.Done(k)
 
 	f.c.addPod(pod("big-1", map[string]string{"app": "big"}, big))
 	if n := f.c.queue.Len(); n != 0 {
