@@ -388,6 +388,26 @@ func TestClaimsAheadOfTheNextPet(t *testing.T) {
 			s.assertNoViolations()
 		})
 	}
+	t.Run("next pet exists", func(t *testing.T) {
+		// web-0 is made again while web-1 runs without its claim (the
+		// user deleted it): the claim is web-1's affair, not made ahead.
+		s := settledSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement))
+		for _, obj := range []struct{ resource, name string }{{"pods", "web-0"}, {"persistentvolumeclaims", "data-web-1"}} {
+			if err := s.client.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: obj.resource}, "default", obj.name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.refresh()
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(s.podNames(), "web-0") {
+			t.Fatalf("web-0 not made again: %v", s.podNames())
+		}
+		if got, want := s.claims(), []string{"data-web-0", "data-web-2"}; !slices.Equal(got, want) {
+			t.Errorf("claims %v, want %v", got, want)
+		}
+	})
 	t.Run("failure ahead", func(t *testing.T) {
 		s := newSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement), newService("web"))
 		calls := 0

@@ -253,7 +253,7 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 		if err == nil && !batch {
 			// What the next pass, seeing the new pet Pending, will say.
 			p.waiting = awaitReady(ordinal.PetName(set.Name, slots[w.create[0]]))
-			c.claimsAhead(ctx, set, slots, w.create[0])
+			c.claimsAhead(ctx, set, slots, w.create[0], w.remaining)
 		}
 		errs = append(errs, err)
 	}
@@ -267,9 +267,10 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 // scale-down then never makes stays, as every claim of a scaled-away
 // ordinal does under Retain; under Delete no pet would take it away. A
 // failure is only logged: the next pet's create ensures its claims again
-// and reports what stands in the way.
-func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int) {
-	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 {
+// and reports what stands in the way. Nothing is done if the next pet
+// exists (replicas holds the pets by position): its claims are its own.
+func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int, replicas []*corev1.Pod) {
+	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 || (pos+1 < len(replicas) && replicas[pos+1] != nil) {
 		return
 	}
 	if _, whenScaled := retentionPolicy(set); whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
