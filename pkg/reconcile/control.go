@@ -46,6 +46,9 @@ type deps struct {
 	revWrites *revisionWrites
 	clock     Clock
 	recorder  record.EventRecorder
+	// othersWaiting reports whether other sets are queued for a pass:
+	// work done ahead of need (claims ahead) is left out then.
+	othersWaiting func() bool
 }
 
 // defaultSetControl is the SetControl of the controller.

@@ -388,6 +388,19 @@ func TestClaimsAheadOfTheNextPet(t *testing.T) {
 			s.assertNoViolations()
 		})
 	}
+	t.Run("other sets waiting", func(t *testing.T) {
+		s := newSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement), newService("web"))
+		s.othersWaiting = true
+		s.refresh()
+		if _, err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.claims(), []string{"data-web-0"}; !slices.Equal(got, want) {
+			t.Errorf("claims %v while other sets wait, want %v", got, want)
+		}
+		s.converge(30, "did not converge")
+		s.assertNoViolations()
+	})
 	t.Run("next pet exists", func(t *testing.T) {
 		// web-0 is made again while web-1 runs without its claim (the
 		// user deleted it): the claim is web-1's affair, not made ahead.

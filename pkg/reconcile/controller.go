@@ -122,6 +122,7 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		revWrites:     newRevisionWrites(),
 		clock:         opts.Clock,
 		recorder:      recorder,
+		othersWaiting: func() bool { return c.queue.Len() > 0 },
 	})
 	if err := c.addHandlers(logger, setInformer, podInformer, claimInformer, serviceInformer, revisionInformer); err != nil {
 		return nil, err

@@ -268,9 +268,12 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 // ordinal does under Retain; under Delete no pet would take it away. A
 // failure is only logged: the next pet's create ensures its claims again
 // and reports what stands in the way. Nothing is done if the next pet
-// exists (replicas holds the pets by position): its claims are its own.
+// exists (replicas holds the pets by position): its claims are its own;
+// nor while other sets wait for a pass: in a burst of many sets, claims
+// made ahead would double the first wave of claims, and a set created
+// during the burst would wait for theirs to be provisioned before its own.
 func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int, replicas []*corev1.Pod) {
-	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 || (pos+1 < len(replicas) && replicas[pos+1] != nil) {
+	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 || (pos+1 < len(replicas) && replicas[pos+1] != nil) || c.othersWaiting() {
 		return
 	}
 	if _, whenScaled := retentionPolicy(set); whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
