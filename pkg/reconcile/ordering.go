@@ -247,8 +247,10 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 			p.waiting = fmt.Sprintf("creating %d pets", len(w.create))
 		}
 		slots := petSlots(set)
-		err := batched(len(w.create), func(i int) error {
-			return c.createPet(ctx, set, w.create[i], slots[w.create[i]], revs, createWhy(set, slots, w.create[i], batch))
+		create, claimsMade, err := c.claimsFirst(ctx, set, slots, w.create, batch)
+		errs = append(errs, err)
+		err = batched(len(create), func(i int) error {
+			return c.createPet(ctx, set, create[i], slots[create[i]], revs, createWhy(set, slots, create[i], batch), claimsMade)
 		})
 		if err == nil && !batch {
 			// What the next pass, seeing the new pet Pending, will say.
@@ -258,6 +260,39 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// claimsFirst creates, under Parallel with whenScaled: Retain, the claims
+// of every pet the pass creates before any of those pets, and returns the
+// positions whose claims are now made and claimsMade true; createPet then
+// makes the pods alone. The provisioner starts on every claim at once, and
+// a pod created after its claim is bound is scheduled on its first try
+// instead of waiting out the scheduler's backoff. If a batch of claims
+// fails, only the pets of the claims made before it are created. Under
+// whenScaled: Delete the claims are left to each pet's create as before:
+// a claim whose pet is never made (its create failed, then the set was
+// scaled down) would carry no reference to a pet and outlive the scale.
+func (c *defaultSetControl) claimsFirst(ctx context.Context, set *kennelv1.PetSet, slots, create []int, batch bool) ([]int, bool, error) {
+	if _, whenScaled := retentionPolicy(set); !batch || len(set.Spec.VolumeClaimTemplates) == 0 ||
+		whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+		return create, false, nil
+	}
+	made := make([]bool, len(create))
+	err := batched(len(create), func(i int) error {
+		err := c.pets.EnsureClaims(ctx, set, slots[create[i]])
+		made[i] = err == nil
+		return err
+	})
+	if err == nil {
+		return create, true, nil
+	}
+	var ready []int
+	for i, pos := range create {
+		if made[i] {
+			ready = append(ready, pos)
+		}
+	}
+	return ready, true, err
 }
 
 // claimsAhead creates, after an OrderedReady set's pet at the position,

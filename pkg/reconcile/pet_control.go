@@ -45,7 +45,7 @@ func (e *BlockedError) Unwrap() error { return e.Err }
 // PetControl is the narrow object manager through which the ordering logic
 // changes the cluster: pets and their claims.
 type PetControl interface {
-	// CreatePet creates the pet's missing claims, then the pet, and
+	// CreatePet creates the pet (its claims are EnsureClaims's) and
 	// returns the pet as the API server stored it.
 	CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) (*corev1.Pod, error)
 	// DeletePet deletes the pet, only if it still has the same UID.
@@ -74,13 +74,6 @@ func NewPetControl(client clientset.Interface, claimLister corelisters.Persisten
 }
 
 func (c *realPetControl) CreatePet(ctx context.Context, set *kennelv1.PetSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	ord, ok := petOrdinal(set, pod)
-	if !ok {
-		return nil, fmt.Errorf("pod %s is not a pet of %s", pod.Name, set.Name)
-	}
-	if err := c.EnsureClaims(ctx, set, ord); err != nil {
-		return nil, err
-	}
 	created, err := c.client.CoreV1().Pods(set.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case err == nil:
@@ -260,9 +253,15 @@ func hasPodOwner(claim *corev1.PersistentVolumeClaim) bool {
 }
 
 // createPet creates the pet at the position, at the revision its position
-// runs, recording the create as expected until the cache shows it. why is
-// logged.
-func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *revisions, why string) error {
+// runs, after its missing claims unless claimsMade (the pass made them
+// already), recording the create as expected until the cache shows it. why
+// is logged.
+func (c *defaultSetControl) createPet(ctx context.Context, set *kennelv1.PetSet, pos, ord int, revs *revisions, why string, claimsMade bool) error {
+	if !claimsMade {
+		if err := c.pets.EnsureClaims(ctx, set, ord); err != nil {
+			return err
+		}
+	}
 	from, revision := revs.forPosition(set, pos)
 	pod := newPet(from, ord, revision)
 	klog.FromContext(ctx).Info("Creating pet", "pet", klog.KObj(pod), "revision", revision, "reason", why)

@@ -278,34 +278,57 @@ func findCondition(st *kennelv1.PetSetStatus, t string) *metav1.Condition {
 	return nil
 }
 
-// Claims are created before the pet, and an existing claim is reused.
-func TestCreatePetCreatesMissingClaimsFirst(t *testing.T) {
-	set := newSet("web", 1, appsv1.OrderedReadyPodManagement)
-	s := newSim(t, set, newService("web"))
-	var order []string
-	s.client.PrependReactor("create", "*", func(a core.Action) (bool, runtime.Object, error) {
-		order = append(order, a.GetResource().Resource)
-		return false, nil, nil
-	})
-	pc := s.control.pets
-	if _, err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(order, []string{"persistentvolumeclaims", "pods"}) {
-		t.Fatalf("create order %v", order)
-	}
-	s.refresh()
-	order = nil
-	if err := s.client.CoreV1().Pods("default").Delete(context.Background(), "web-0", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	s.world()
-	s.refresh()
-	if _, err := pc.CreatePet(context.Background(), set, newPet(set, 0, "")); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(order, []string{"pods"}) {
-		t.Fatalf("create order on re-creation %v, want the claim reused", order)
+// A pet's claims are created before the pet, and an existing claim is
+// reused. Under Parallel with whenScaled: Retain every claim of the pass
+// comes before its first pet; under whenScaled: Delete each pet's claim
+// comes right before it.
+func TestClaimsCreatedBeforeTheirPets(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		policy     appsv1.PodManagementPolicyType
+		whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType
+		replicas   int32
+		want       string // creates of the first pass: c claim, p pod
+	}{
+		{"ordered", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3, "cp"},
+		{"parallel retain", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 7, "cccccccppppppp"},
+		{"parallel delete", appsv1.ParallelPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 1, "cp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := newSet("web", tc.replicas, tc.policy)
+			set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenScaled: tc.whenScaled}
+			s := newSim(t, set, newService("web"))
+			var mu sync.Mutex
+			var order []byte
+			s.client.PrependReactor("create", "*", func(a core.Action) (bool, runtime.Object, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch a.GetResource().Resource {
+				case "persistentvolumeclaims":
+					order = append(order, 'c')
+				case "pods":
+					order = append(order, 'p')
+				}
+				return false, nil, nil
+			})
+			if _, err := s.sync(); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(order); got != tc.want {
+				t.Fatalf("creates %q (c claim, p pod), want %q", got, tc.want)
+			}
+			s.converge(40, "did not converge")
+			order = nil
+			if err := s.client.CoreV1().Pods("default").Delete(context.Background(), "web-0", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			s.world()
+			s.converge(40, "did not converge after web-0 was deleted")
+			if got := string(order); got != "p" {
+				t.Fatalf("creates on re-creation %q, want the claim reused", got)
+			}
+			s.assertNoViolations()
+		})
 	}
 }
 
@@ -336,4 +359,27 @@ func TestBatchedSlowStart(t *testing.T) {
 			t.Errorf("n=%d failAt=%d: calls %d err %v, want %d calls", tc.n, tc.failAt, calls, err, tc.wantCalls)
 		}
 	}
+}
+
+// Under Parallel, a claim that cannot be created holds back its own pet
+// only: the pets whose claims were made are created in the same pass.
+func TestParallelClaimFailureHoldsItsPetOnly(t *testing.T) {
+	s := newSim(t, newSet("web", 7, appsv1.ParallelPodManagement), newService("web"))
+	failed := false
+	s.client.PrependReactor("create", "persistentvolumeclaims", func(a core.Action) (bool, runtime.Object, error) {
+		if a.(core.CreateAction).GetObject().(*corev1.PersistentVolumeClaim).Name == "data-web-5" && !failed {
+			failed = true
+			return true, nil, errors.New("quota exceeded")
+		}
+		return false, nil, nil
+	})
+	if _, err := s.sync(); err == nil || !strings.Contains(err.Error(), "quota exceeded") {
+		t.Fatalf("pass error %v, want the claim's", err)
+	}
+	s.refresh()
+	if got, want := s.podNames(), []string{"web-0", "web-1", "web-2", "web-3", "web-4", "web-6"}; !slices.Equal(got, want) {
+		t.Fatalf("pets after the failed claim %v, want %v", got, want)
+	}
+	s.converge(40, "did not converge after the claim's failure")
+	s.assertNoViolations()
 }
