@@ -6,13 +6,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kennel-dev/kennel/internal/testenv"
 	"github.com/kennel-dev/kennel/pkg/version"
@@ -128,6 +131,44 @@ func TestProfilingEndpoint(t *testing.T) {
 		resp.Body.Close()
 		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[profiling]; resp.StatusCode != want {
 			t.Errorf("profiling=%v: /debug/pprof/cmdline answered %d, want %d", profiling, resp.StatusCode, want)
+		}
+	}
+}
+
+// The controller's clients do not ask the API server for gzip (it would
+// compress the informers' watch-list streams).
+func TestClientsAskForNoCompression(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[string]string{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked[r.URL.Path] = r.Header.Get("Accept-Encoding")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"kind":"List","apiVersion":"v1","metadata":{},"items":[]}`))
+	}))
+	defer srv.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: " + srv.URL + ", insecure-skip-tls-verify: true}}]\n" +
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n"
+	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kube, kennel, err := newClients(&Options{Kubeconfig: kubeconfig, QPS: 10, Burst: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, _ = kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	_, _ = kennel.KennelV1().PetSets("default").List(ctx, metav1.ListOptions{})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 {
+		t.Fatalf("requests %v, want one by each client", asked)
+	}
+	for path, enc := range asked {
+		if strings.Contains(enc, "gzip") {
+			t.Errorf("%s asked for Accept-Encoding %q", path, enc)
 		}
 	}
 }

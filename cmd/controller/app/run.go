@@ -123,6 +123,11 @@ func newClients(opts *Options, fence *leaseFence) (kubernetes.Interface, version
 	}
 	config.QPS, config.Burst = opts.QPS, opts.Burst
 	config.UserAgent = "kennel-controller/" + version.Version
+	// No gzip, as kube-controller-manager and kube-scheduler ask: the API
+	// server would otherwise compress the informers' watch-list streams,
+	// which costs its CPU and ours to save bandwidth a controller next to
+	// it does not need.
+	config.DisableCompression = true
 	if fence != nil {
 		config.Wrap(func(rt http.RoundTripper) http.RoundTripper { return fencedTransport{next: rt, fence: fence} })
 	}
