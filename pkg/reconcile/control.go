@@ -54,6 +54,8 @@ type deps struct {
 // defaultSetControl is the SetControl of the controller.
 type defaultSetControl struct {
 	deps
+	// spacer spaces a converging set's status writes (spacing.go).
+	spacer *statusSpacer
 }
 
 // newSetControl returns the ordering logic working through d. A missing
@@ -66,7 +68,7 @@ func newSetControl(d deps) *defaultSetControl {
 			panic(fmt.Sprintf("reconcile: dependency %s is nil", v.Type().Field(i).Name))
 		}
 	}
-	return &defaultSetControl{deps: d}
+	return &defaultSetControl{deps: d, spacer: newStatusSpacer()}
 }
 
 // progress is what one pass of the ordering logic found.
@@ -129,9 +131,9 @@ func (c *defaultSetControl) Sync(ctx context.Context, set *kennelv1.PetSet, pets
 	now := c.clock.Now()
 	pass.progress.wait(nextAvailable(set, pets, now))
 	status := computeStatus(set, pass, now)
-	err = errors.Join(err,
-		c.updateStatus(ctx, set, status),
-		c.trimHistory(ctx, set, revs, status.CurrentRevision, pets))
+	deferred, statusErr := c.updateStatus(ctx, set, status, now)
+	pass.progress.wait(deferred)
+	err = errors.Join(err, statusErr, c.trimHistory(ctx, set, revs, status.CurrentRevision, pets))
 	if err == nil && pass.progress.blocked != nil && pass.progress.blocked.Err != nil {
 		// An API rejection: retry with backoff, the cluster may change
 		// (quota freed, admission fixed) without any event we watch.

@@ -328,12 +328,17 @@ func setCondition(status *kennelv1.PetSetStatus, typ string, c *metav1.Condition
 	meta.SetStatusCondition(&status.Conditions, *c)
 }
 
-// updateStatus writes the status if it differs from the set's. A change
-// of the Ready or Progressing condition is logged, and a Warning event is
+// updateStatus writes the status if it differs from the set's, unless the
+// write must wait for the status spacing: it then returns how long (the
+// pass at the end of that time writes what it finds). A change of the
+// Ready or Progressing condition is logged, and a Warning event is
 // recorded when the set newly becomes blocked.
-func (c *defaultSetControl) updateStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus) error {
+func (c *defaultSetControl) updateStatus(ctx context.Context, set *kennelv1.PetSet, status *kennelv1.PetSetStatus, now time.Time) (time.Duration, error) {
 	if equality.Semantic.DeepEqual(&set.Status, status) {
-		return nil
+		return 0, nil
+	}
+	if d := c.spacer.wait(set, status, now); d > 0 {
+		return d, nil
 	}
 	logger := klog.FromContext(ctx)
 	for _, typ := range []string{kennelv1.PetSetReady, kennelv1.PetSetProgressing} {
@@ -350,5 +355,9 @@ func (c *defaultSetControl) updateStatus(ctx context.Context, set *kennelv1.PetS
 	}
 	logger.V(2).Info("Updating status", "replicas", status.Replicas, "ready", status.ReadyReplicas,
 		"updated", status.UpdatedReplicas, "currentRevision", status.CurrentRevision, "updateRevision", status.UpdateRevision)
-	return c.status.UpdatePetSetStatus(ctx, set, status)
+	if err := c.status.UpdatePetSetStatus(ctx, set, status); err != nil {
+		return 0, err
+	}
+	c.spacer.wrote(set.UID, now)
+	return 0, nil
 }
