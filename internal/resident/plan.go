@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,9 @@ type Mapping struct {
 	Path       string
 	// Rss and Anonymous are in bytes.
 	Rss, Anonymous uint64
+	// DontDump: the mapping is excluded from core dumps ("dd" in
+	// VmFlags).
+	DontDump bool
 }
 
 // Droppable reports whether m is a mapping of exe whose pages can be
@@ -26,7 +30,7 @@ func (m Mapping) Droppable(exe string) bool {
 }
 
 // ParseSmaps reads the mappings of an smaps file, with the Rss and
-// Anonymous fields of each.
+// Anonymous fields and the "dd" flag of each.
 func ParseSmaps(smaps []byte) ([]Mapping, error) {
 	var out []Mapping
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
@@ -43,6 +47,10 @@ func ParseSmaps(smaps []byte) ([]Mapping, error) {
 			return nil, fmt.Errorf("smaps line %d: field %q before any mapping", line, f[0])
 		}
 		cur := &out[len(out)-1]
+		if f[0] == "VmFlags:" {
+			cur.DontDump = slices.Contains(f[1:], "dd")
+			continue
+		}
 		switch f[0] {
 		case "Rss:", "Anonymous:":
 			kb, err := kilobytes(f)
@@ -86,4 +94,15 @@ func kilobytes(f []string) (uint64, error) {
 		return 0, fmt.Errorf("%s: %w", f[0], err)
 	}
 	return n * 1024, nil
+}
+
+// SplitPages lists the pages of m to mark so that each page of m becomes a
+// mapping of its own: every other page, from the second one (the first
+// page keeps its flags: it holds the ELF header when m starts the file).
+func SplitPages(m Mapping, pageSize uint64) []uint64 {
+	var out []uint64
+	for a := m.Start + pageSize; a < m.End; a += 2 * pageSize {
+		out = append(out, a)
+	}
+	return out
 }
