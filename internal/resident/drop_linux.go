@@ -25,11 +25,7 @@ func DropExecutablePages() (*Drop, error) {
 	if err != nil {
 		return nil, err
 	}
-	smaps, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		return nil, err
-	}
-	maps, err := ParseSmaps(smaps)
+	maps, err := readSmaps()
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +37,7 @@ func DropExecutablePages() (*Drop, error) {
 			continue
 		}
 		d.split = append(d.split, m)
-		for _, a := range SplitPages(m, page) {
+		for a := range SplitPages(m, page) {
 			if err := madvise(a, page, madvDontDump); err != nil {
 				// Most likely vm.max_map_count: the pages not split
 				// come back in blocks, as they would without it.
@@ -74,6 +70,15 @@ func (d *Drop) Merge() error {
 	}
 	d.split, d.Split = nil, 0
 	return errors.Join(errs...)
+}
+
+func readSmaps() ([]Mapping, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseSmaps(f)
 }
 
 func madvise(addr, length uint64, advice int) error {

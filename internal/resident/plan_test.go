@@ -1,6 +1,7 @@
 package resident
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ VmFlags: rd mr mw me dd sd
 `
 
 func TestParseSmaps(t *testing.T) {
-	got, err := ParseSmaps([]byte(sample))
+	got, err := ParseSmaps(strings.NewReader(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestParseSmapsErrors(t *testing.T) {
 		{"not a number", "00400000-00401000 r-xp 0 08:01 1 /x\nAnonymous: four kB\n", "Anonymous:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseSmaps([]byte(tc.in))
+			_, err := ParseSmaps(strings.NewReader(tc.in))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -102,7 +103,7 @@ func TestSplitPages(t *testing.T) {
 		{"six pages", Mapping{Start: 0x6e3000, End: 0x6e9000}, []uint64{0x6e4000, 0x6e6000, 0x6e8000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := SplitPages(tc.m, 4096); !slices.Equal(got, tc.want) {
+			if got := slices.Collect(SplitPages(tc.m, 4096)); !slices.Equal(got, tc.want) {
 				t.Fatalf("SplitPages = %x, want %x", got, tc.want)
 			}
 		})
@@ -113,7 +114,7 @@ func FuzzParseSmaps(f *testing.F) {
 	f.Add([]byte(sample))
 	f.Add([]byte("00400000-00401000 r-xp 0 08:01 1\nRss: 4 kB\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		maps, err := ParseSmaps(in)
+		maps, err := ParseSmaps(bytes.NewReader(in))
 		if err != nil {
 			return
 		}
