@@ -9,6 +9,7 @@ import (
 	"syscall"
 )
 
+// The values of asm-generic/mman-common.h, which amd64 and arm64 use.
 const (
 	madvDontNeed = 4  // MADV_DONTNEED
 	madvDontDump = 16 // MADV_DONTDUMP
