@@ -51,8 +51,11 @@ mkdir -p "$bin"
 log "building kennel-bench, bench-sandbox, peer-finder and controller into $bin"
 go build -o "$bin/kennel-bench" ./test/bench/cmd/kennel-bench
 go build -o "$bin/bench-sandbox" ./test/bench/cmd/bench-sandbox
-# As shipped: no cgo, trimmed paths.
-CGO_ENABLED=0 go build -trimpath -o "$bin/peer-finder" ./cmd/peer-finder
+# As shipped: no cgo, trimmed paths; peer-finder also without symbol table
+# and DWARF, with the version baked in, as hack/images.sh builds it.
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/kennel-dev/kennel/pkg/version.Version=$version" \
+  -o "$bin/peer-finder" ./cmd/peer-finder
 CGO_ENABLED=0 go build -trimpath -o "$bin/controller" ./cmd/controller
 
 # The historical peer-finder, built from the Kubernetes module the plane's

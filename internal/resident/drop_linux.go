@@ -3,38 +3,88 @@
 package resident
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
 )
 
-const madvDontNeed = 4 // MADV_DONTNEED
+// The values of asm-generic/mman-common.h, which amd64 and arm64 use.
+const (
+	madvDontNeed = 4  // MADV_DONTNEED
+	madvDontDump = 16 // MADV_DONTDUMP
+	madvDoDump   = 17 // MADV_DODUMP
+)
 
 // DropExecutablePages unmaps the resident pages of the running
-// executable's read-only mappings and returns how many bytes were
-// resident in them before.
-func DropExecutablePages() (uint64, error) {
+// executable's read-only mappings, after making each of their pages a
+// mapping of its own (SplitPages) so that the kernel's fault-around brings
+// back only the pages that are used. Call Merge on the result once the
+// pages the process keeps using are back.
+func DropExecutablePages() (*Drop, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	smaps, err := os.ReadFile("/proc/self/smaps")
+	maps, err := readSmaps()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	maps, err := ParseSmaps(smaps)
-	if err != nil {
-		return 0, err
+	d := &Drop{}
+	page := uint64(os.Getpagesize())
+	splitting := true
+	for _, m := range maps {
+		if !m.Droppable(exe) || m.DontDump || !splitting {
+			continue
+		}
+		d.split = append(d.split, m)
+		for a := range SplitPages(m, page) {
+			if err := madvise(a, page, madvDontDump); err != nil {
+				// Most likely vm.max_map_count: the pages not split
+				// come back in blocks, as they would without it.
+				splitting = false
+				break
+			}
+			d.Split++
+		}
 	}
-	var dropped uint64
 	for _, m := range maps {
 		if !m.Droppable(exe) {
 			continue
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(m.Start), uintptr(m.End-m.Start), madvDontNeed); errno != 0 {
-			return dropped, fmt.Errorf("madvise %x-%x: %w", m.Start, m.End, errno)
+		if err := madvise(m.Start, m.End-m.Start, madvDontNeed); err != nil {
+			return nil, errors.Join(fmt.Errorf("madvise %x-%x: %w", m.Start, m.End, err), d.Merge())
 		}
-		dropped += m.Rss
+		d.Bytes += m.Rss
 	}
-	return dropped, nil
+	return d, nil
+}
+
+// Merge makes the split mappings whole again, as they were before
+// DropExecutablePages; the pages they hold stay as they are.
+func (d *Drop) Merge() error {
+	var errs []error
+	for _, m := range d.split {
+		if err := madvise(m.Start, m.End-m.Start, madvDoDump); err != nil {
+			errs = append(errs, fmt.Errorf("madvise %x-%x: %w", m.Start, m.End, err))
+		}
+	}
+	d.split, d.Split = nil, 0
+	return errors.Join(errs...)
+}
+
+func readSmaps() ([]Mapping, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseSmaps(f)
+}
+
+func madvise(addr, length uint64, advice int) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(addr), uintptr(length), uintptr(advice)); errno != 0 {
+		return errno
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package resident
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,25 +17,27 @@ Anonymous:             0 kB
 009eb000-00a19000 rw-p 005eb000 08:01 1234 /usr/bin/peer-finder
 Rss:                 164 kB
 Anonymous:            40 kB
+VmFlags: rd wr mr mw me ac sd
 00a19000-00b00000 rw-p 00000000 00:00 0
 Rss:                 100 kB
 Anonymous:           100 kB
 7f0000000000-7f0000010000 r--p 00000000 08:01 99 /usr/lib/other lib.so
 Rss:                  64 kB
 Anonymous:             0 kB
+VmFlags: rd mr mw me dd sd
 `
 
 func TestParseSmaps(t *testing.T) {
-	got, err := ParseSmaps([]byte(sample))
+	got, err := ParseSmaps(strings.NewReader(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Mapping{
-		{0x400000, 0x6e3000, "r-xp", "/usr/bin/peer-finder", 2636 << 10, 0},
-		{0x6e3000, 0x9eb000, "r--p", "/usr/bin/peer-finder", 2528 << 10, 0},
-		{0x9eb000, 0xa19000, "rw-p", "/usr/bin/peer-finder", 164 << 10, 40 << 10},
-		{0xa19000, 0xb00000, "rw-p", "", 100 << 10, 100 << 10},
-		{0x7f0000000000, 0x7f0000010000, "r--p", "/usr/lib/other lib.so", 64 << 10, 0},
+		{0x400000, 0x6e3000, "r-xp", "/usr/bin/peer-finder", 2636 << 10, 0, false},
+		{0x6e3000, 0x9eb000, "r--p", "/usr/bin/peer-finder", 2528 << 10, 0, false},
+		{0x9eb000, 0xa19000, "rw-p", "/usr/bin/peer-finder", 164 << 10, 40 << 10, false},
+		{0xa19000, 0xb00000, "rw-p", "", 100 << 10, 100 << 10, false},
+		{0x7f0000000000, 0x7f0000010000, "r--p", "/usr/lib/other lib.so", 64 << 10, 0, true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d mappings, want %d: %+v", len(got), len(want), got)
@@ -52,7 +56,7 @@ func TestParseSmapsErrors(t *testing.T) {
 		{"not a number", "00400000-00401000 r-xp 0 08:01 1 /x\nAnonymous: four kB\n", "Anonymous:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseSmaps([]byte(tc.in))
+			_, err := ParseSmaps(strings.NewReader(tc.in))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -85,11 +89,32 @@ func TestDroppable(t *testing.T) {
 	}
 }
 
+// Every other page is marked, from the second: no two neighbours share
+// their flags, and the first page keeps them.
+func TestSplitPages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    Mapping
+		want []uint64
+	}{
+		{"one page", Mapping{Start: 0x400000, End: 0x401000}, nil},
+		{"two pages", Mapping{Start: 0x400000, End: 0x402000}, []uint64{0x401000}},
+		{"five pages", Mapping{Start: 0x400000, End: 0x405000}, []uint64{0x401000, 0x403000}},
+		{"six pages", Mapping{Start: 0x6e3000, End: 0x6e9000}, []uint64{0x6e4000, 0x6e6000, 0x6e8000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := slices.Collect(SplitPages(tc.m, 4096)); !slices.Equal(got, tc.want) {
+				t.Fatalf("SplitPages = %x, want %x", got, tc.want)
+			}
+		})
+	}
+}
+
 func FuzzParseSmaps(f *testing.F) {
 	f.Add([]byte(sample))
 	f.Add([]byte("00400000-00401000 r-xp 0 08:01 1\nRss: 4 kB\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		maps, err := ParseSmaps(in)
+		maps, err := ParseSmaps(bytes.NewReader(in))
 		if err != nil {
 			return
 		}

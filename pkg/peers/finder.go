@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -203,6 +204,7 @@ func (f *Finder) Run(ctx context.Context) error {
 			stop()
 			return f.interrupted()
 		case <-timer:
+			yield()
 		case o := <-pushed:
 			stop()
 			var fe *ForbiddenError
@@ -221,6 +223,17 @@ func (f *Finder) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// yield runs after each wake-up by the clock: it lets the scheduler pick
+// the loop's goroutine again. A goroutine woken by a timer inherits the
+// time slice its processor had before it went idle, so the runtime's
+// monitor, which wakes at the same moment, finds the slice started a poll
+// interval ago and interrupts the goroutine with a preemption signal
+// (SIGURG) as if it had run for that long: nearly once a poll. Handling
+// that signal looks up the interrupted function in the executable's
+// tables (pclntab), which brought back pages of them at random and cost
+// CPU. Yielding first starts a new slice. Tests replace it.
+var yield = runtime.Gosched
 
 // putLatest leaves o as the only pending observation of mb (one sender):
 // the loop needs only the newest membership, and a watch never waits for a

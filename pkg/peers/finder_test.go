@@ -3,8 +3,10 @@ package peers
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,5 +350,29 @@ func TestSidecarAfterStart(t *testing.T) {
 					calls, want, len(h.run.invocations()), tc.runsAtTheEnd, h.log.String())
 			}
 		})
+	}
+}
+
+// TestLoopYieldsAfterEachWake: every wake-up by the clock yields before
+// the loop goes on (see yield).
+func TestLoopYieldsAfterEachWake(t *testing.T) {
+	var yields atomic.Int32
+	yield = func() { yields.Add(1) }
+	t.Cleanup(func() { yield = runtime.Gosched })
+	h := newHarness(t, Config{OnChange: []string{"/change"}, PollInterval: time.Second})
+	h.res.set(nil, "web-0", "web-1")
+	h.start()
+	if n := yields.Load(); n != 0 {
+		t.Fatalf("%d yields before the first wake-up", n)
+	}
+	for i := int32(1); i <= 3; i++ {
+		h.step(time.Second)
+		if n := yields.Load(); n != i {
+			t.Fatalf("%d yields after %d wake-ups", n, i)
+		}
+	}
+	h.stop()
+	if err := h.result(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sort"
 	"strings"
@@ -205,9 +206,13 @@ func (r *DNSResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 }
 
 func (r *DNSResolver) exchange(ctx context.Context, server, fqdn string, qtype uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(fqdn, qtype)
-	m.RecursionDesired = true
+	// The ID comes from the runtime's generator (ChaCha8, seeded from the
+	// system), like the IDs of Go's own resolver; dns.Msg.SetQuestion
+	// would read crypto/rand and bring its code back into every poll.
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Id: uint16(rand.Uint32()), Opcode: dns.OpcodeQuery, RecursionDesired: true},
+		Question: []dns.Question{{Name: fqdn, Qtype: qtype, Qclass: dns.ClassINET}},
+	}
 	m.SetEdns0(EDNSBufSize, false)
 	timeout := r.Timeout
 	if timeout <= 0 {

@@ -71,6 +71,26 @@ func TestResolverSRV(t *testing.T) {
 	}
 }
 
+// Query IDs do not come from miekg/dns's generator (crypto/rand), whose
+// code a poll would otherwise bring back into memory every second.
+func TestResolverQueryIDs(t *testing.T) {
+	calls := 0
+	orig := dns.Id
+	dns.Id = func() uint16 { calls++; return orig() }
+	t.Cleanup(func() { dns.Id = orig })
+	s := startDNS(t)
+	s.SetSRV(svcName, podNames(3)...)
+	r := &DNSResolver{Nameservers: []string{s.Addr}, Timeout: time.Second}
+	for i := 0; i < 5; i++ {
+		if res, err := r.LookupSRV(context.Background(), svcName, false); err != nil || len(res.Targets) != 3 {
+			t.Fatalf("got %+v, %v", res, err)
+		}
+	}
+	if calls != 0 {
+		t.Fatalf("dns.Id called %d times", calls)
+	}
+}
+
 func TestResolverLargeAnswersUseTCP(t *testing.T) {
 	for _, n := range []int{5, 500, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {

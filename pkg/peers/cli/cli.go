@@ -70,16 +70,36 @@ type Env struct {
 	ServiceAccountDir string
 	// DropStartupPages gives back the executable's pages that start-up
 	// made resident (resident.DropExecutablePages); a sidecar calls it once
-	// its first script run has succeeded. nil: never.
-	DropStartupPages func() (uint64, error)
+	// its first script run has succeeded, and calls merge a while later
+	// (splitHold), when the pages its loop uses are back. nil: never.
+	DropStartupPages func() (merge func() error, err error)
 }
 
 // OSEnv is the real environment.
 func OSEnv(stdout, stderr io.Writer) Env {
 	return Env{Getenv: os.Getenv, Hostname: os.Hostname, HostIPs: peers.HostIPs, Stdout: stdout, Stderr: stderr,
 		ServiceAccountDir: kubeapi.ServiceAccountDir,
-		DropStartupPages:  resident.DropExecutablePages}
+		DropStartupPages:  dropExecutablePages}
 }
+
+func dropExecutablePages() (func() error, error) {
+	d, err := resident.DropExecutablePages()
+	if err != nil {
+		return nil, err
+	}
+	return d.Merge, nil
+}
+
+// splitHold is how long after the drop of start-up pages the executable's
+// mappings stay split page by page: long enough for the loop to have run
+// several times (5 polls, at least 10s), short enough that the kernel does
+// not keep hundreds of small mappings for long.
+func splitHold(poll time.Duration) time.Duration {
+	return min(max(5*poll, 10*time.Second), time.Minute)
+}
+
+// afterFunc is time.AfterFunc; tests replace it.
+var afterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
 // UsageError is a bad command line or configuration.
 type UsageError struct{ Msg string }
@@ -292,9 +312,16 @@ func Build(ctx context.Context, o *Options, env Env) (*peers.Finder, error) {
 	}
 	if f.Sidecar() && env.DropStartupPages != nil {
 		f.AfterStart = func() {
-			if _, err := env.DropStartupPages(); err != nil {
+			merge, err := env.DropStartupPages()
+			if err != nil {
 				fmt.Fprintf(env.Stderr, "peer-finder: could not give back start-up memory: %v\n", err)
+				return
 			}
+			afterFunc(splitHold(f.PollInterval), func() {
+				if err := merge(); err != nil {
+					fmt.Fprintf(env.Stderr, "peer-finder: could not merge the executable's mappings back: %v\n", err)
+				}
+			})
 		}
 	}
 	if err := setSource(ctx, o, env, f); err != nil {
