@@ -268,7 +268,8 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 // makes the pods alone. The provisioner starts on every claim at once, and
 // a pod created after its claim is bound is scheduled on its first try
 // instead of waiting out the scheduler's backoff. If a batch of claims
-// fails, only the pets of the claims made before it are created. Under
+// fails, the later batches are not tried and only the pets whose claims
+// were made are created; the error is returned with theirs. Under
 // whenScaled: Delete the claims are left to each pet's create as before:
 // a claim whose pet is never made (its create failed, then the set was
 // scaled down) would carry no reference to a pet and outlive the scale.
