@@ -262,6 +262,16 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 	return errors.Join(errs...)
 }
 
+// claimsBeforePets says whether claims may be created before their pet
+// (made ahead, or first in a Parallel pass): the set has claim templates
+// and keeps the claims of scaled-away ordinals (whenScaled: Retain). Under
+// Delete a claim whose pet is never made would carry no reference to a
+// pet, and no scale-down would take it away.
+func claimsBeforePets(set *kennelv1.PetSet) bool {
+	_, whenScaled := retentionPolicy(set)
+	return len(set.Spec.VolumeClaimTemplates) > 0 && whenScaled == appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+}
+
 // claimsFirst creates, under Parallel with whenScaled: Retain, the claims
 // of every pet the pass creates before any of those pets, and returns the
 // positions whose claims are now made and claimsMade true; createPet then
@@ -269,13 +279,11 @@ func (c *defaultSetControl) apply(ctx context.Context, set *kennelv1.PetSet, w p
 // a pod created after its claim is bound is scheduled on its first try
 // instead of waiting out the scheduler's backoff. If a batch of claims
 // fails, the later batches are not tried and only the pets whose claims
-// were made are created; the error is returned with theirs. Under
-// whenScaled: Delete the claims are left to each pet's create as before:
-// a claim whose pet is never made (its create failed, then the set was
-// scaled down) would carry no reference to a pet and outlive the scale.
+// were made are created; the error is returned with theirs. A set whose
+// claims may not come before their pets (claimsBeforePets) leaves them to
+// each pet's create.
 func (c *defaultSetControl) claimsFirst(ctx context.Context, set *kennelv1.PetSet, slots, create []int, batch bool) ([]int, bool, error) {
-	if _, whenScaled := retentionPolicy(set); !batch || len(set.Spec.VolumeClaimTemplates) == 0 ||
-		whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+	if !batch || !claimsBeforePets(set) {
 		return create, false, nil
 	}
 	made := make([]bool, len(create))
@@ -299,20 +307,17 @@ func (c *defaultSetControl) claimsFirst(ctx context.Context, set *kennelv1.PetSe
 // claimsAhead creates, after an OrderedReady set's pet at the position,
 // the claims of the pet at the next position. The next step then waits on
 // the pod's create alone, and the claim binds while the pet before it
-// starts. Only under whenScaled: Retain: a claim made ahead for a pet that a
-// scale-down then never makes stays, as every claim of a scaled-away
-// ordinal does under Retain; under Delete no pet would take it away. A
-// failure is only logged: the next pet's create ensures its claims again
+// starts. Only if claims may come before their pets (claimsBeforePets): a
+// claim made ahead for a pet that a scale-down then never makes stays, as
+// every claim of a scaled-away ordinal does under Retain. A failure is
+// only logged: the next pet's create ensures its claims again
 // and reports what stands in the way. Nothing is done if the next pet
 // exists (replicas holds the pets by position): its claims are its own;
 // nor while other sets wait for a pass: in a burst of many sets, claims
 // made ahead would double the first wave of claims, and a set created
 // during the burst would wait for theirs to be provisioned before its own.
 func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int, replicas []*corev1.Pod) {
-	if pos+1 >= len(slots) || len(set.Spec.VolumeClaimTemplates) == 0 || (pos+1 < len(replicas) && replicas[pos+1] != nil) || c.othersWaiting() {
-		return
-	}
-	if _, whenScaled := retentionPolicy(set); whenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+	if pos+1 >= len(slots) || !claimsBeforePets(set) || (pos+1 < len(replicas) && replicas[pos+1] != nil) || c.othersWaiting() {
 		return
 	}
 	if err := c.pets.EnsureClaims(ctx, set, slots[pos+1]); err != nil {
