@@ -353,27 +353,41 @@ func TestInjectedErrorsRecover(t *testing.T) {
 	}
 }
 
+// claimSetup is a set "web" of the case's policy, replicas and
+// whenScaled retention, for the tests of when claims are made.
+type claimSetup struct {
+	name       string
+	policy     appsv1.PodManagementPolicyType
+	whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType
+	replicas   int32
+}
+
+// sim returns a sim of the case's set and its governing Service.
+func (c claimSetup) sim(t *testing.T) *sim {
+	t.Helper()
+	set := newSet("web", c.replicas, c.policy)
+	set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenScaled: c.whenScaled}
+	return newSim(t, set, newService("web"))
+}
+
 // Under OrderedReady and whenScaled: Retain, the pass that creates a pet
 // also creates the next pet's claims (never beyond the replicas); under
-// whenScaled: Delete or Parallel, claims are made with their pet only. A
-// failed claim ahead is not reported: the next pet's create makes it.
+// whenScaled: Delete a pet's claims are made in the pass that creates it,
+// and under Parallel every pet's (TestClaimsCreatedBeforeTheirPets gives
+// the order). A failed claim ahead is not reported: the next pet's create
+// makes it.
 func TestClaimsAheadOfTheNextPet(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		policy     appsv1.PodManagementPolicyType
-		whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType
-		replicas   int32
-		want       []string // claims after the first pass
+		claimSetup
+		want []string // claims after the first pass
 	}{
-		{"retain", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0", "data-web-1"}},
-		{"one pet", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 1, []string{"data-web-0"}},
-		{"delete on scale-down", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0"}},
-		{"parallel", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3, []string{"data-web-0", "data-web-1", "data-web-2"}},
+		{claimSetup{"retain", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3}, []string{"data-web-0", "data-web-1"}},
+		{claimSetup{"one pet", appsv1.OrderedReadyPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 1}, []string{"data-web-0"}},
+		{claimSetup{"delete on scale-down", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3}, []string{"data-web-0"}},
+		{claimSetup{"parallel", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 3}, []string{"data-web-0", "data-web-1", "data-web-2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set := newSet("web", tc.replicas, tc.policy)
-			set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenScaled: tc.whenScaled}
-			s := newSim(t, set, newService("web"))
+			s := tc.sim(t)
 			s.refresh()
 			if _, err := s.sync(); err != nil {
 				t.Fatal(err)

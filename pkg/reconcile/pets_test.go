@@ -284,20 +284,15 @@ func findCondition(st *kennelv1.PetSetStatus, t string) *metav1.Condition {
 // comes right before it.
 func TestClaimsCreatedBeforeTheirPets(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		policy     appsv1.PodManagementPolicyType
-		whenScaled appsv1.PersistentVolumeClaimRetentionPolicyType
-		replicas   int32
-		want       string // creates of the first pass: c claim, p pod
+		claimSetup
+		want string // creates of the first pass: c claim, p pod
 	}{
-		{"ordered", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3, "cp"},
-		{"parallel retain", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 7, "cccccccppppppp"},
-		{"parallel delete", appsv1.ParallelPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 1, "cp"},
+		{claimSetup{"ordered", appsv1.OrderedReadyPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 3}, "cp"},
+		{claimSetup{"parallel retain", appsv1.ParallelPodManagement, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, 7}, "cccccccppppppp"},
+		{claimSetup{"parallel delete", appsv1.ParallelPodManagement, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, 1}, "cp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set := newSet("web", tc.replicas, tc.policy)
-			set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenScaled: tc.whenScaled}
-			s := newSim(t, set, newService("web"))
+			s := tc.sim(t)
 			var mu sync.Mutex
 			var order []byte
 			s.client.PrependReactor("create", "*", func(a core.Action) (bool, runtime.Object, error) {
