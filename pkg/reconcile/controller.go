@@ -211,6 +211,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	requeue, err := c.sync(ctx, key)
 	c.metrics.observeSync(time.Since(start).Seconds(), err)
 	c.pace.passDone(key, paceStart)
+	if err != nil && namespaceTerminating(err) {
+		// Nothing can be created in a namespace being deleted, and its
+		// deletion removes the set too: a retry would only be refused again.
+		klog.FromContext(ctx).V(2).Info("Namespace is being deleted; pass not retried", "key", key, "err", err)
+		c.queue.Forget(key)
+		return true
+	}
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing PetSet failed; requeued with backoff", "key", key)
 		c.queue.AddRateLimited(key)
@@ -221,6 +228,12 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.AddAfter(key, requeue)
 	}
 	return true
+}
+
+// namespaceTerminating reports whether err, or an error it wraps, is the API
+// server refusing new objects in a namespace that is being deleted.
+func namespaceTerminating(err error) bool {
+	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
 // sync runs the ordering logic for the set with the key once.

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -415,4 +416,67 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no counter %s", name)
 	return 0
+}
+
+// namespaceTerminatingErr is what the API server answers a create in a
+// namespace that is being deleted.
+func namespaceTerminatingErr(resource, name string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Message: resource + ` "` + name + `" is forbidden: unable to create new content in namespace default because it is being terminated`,
+		Details: &metav1.StatusDetails{Name: name, Kind: resource, Causes: []metav1.StatusCause{{
+			Type: corev1.NamespaceTerminatingCause, Message: "namespace default is being terminated", Field: "metadata.namespace",
+		}}},
+	}}
+}
+
+// A pass refused because its namespace is being deleted is not retried:
+// every retry would be refused again until the namespace, and the set with
+// it, is gone. Other errors still back off.
+func TestProcessNextDropsPassesInATerminatingNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		createErr   error
+		wantRequeue int
+	}{
+		{"namespace terminating", namespaceTerminatingErr("pods", "web-0"), 0},
+		{"other forbidden", apierrors.NewForbidden(corev1.Resource("pods"), "web-0", errors.New("quota")), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := newSet("web", 2, appsv1.ParallelPodManagement)
+			f := newFixture(t, []*kennelv1.PetSet{set}, newService("web"))
+			f.kube.PrependReactor("create", "pods", func(core.Action) (bool, runtime.Object, error) {
+				return true, nil, tc.createErr
+			})
+			key := cache.ObjectName{Namespace: "default", Name: "web"}
+			f.c.queue.Add(key)
+			if !f.c.processNext(context.Background()) {
+				t.Fatal("queue shut down")
+			}
+			if creates := f.podActions(); len(creates) == 0 {
+				t.Fatal("the pass tried no create")
+			}
+			if n := f.c.queue.NumRequeues(key); n != tc.wantRequeue {
+				t.Fatalf("requeues %d, want %d", n, tc.wantRequeue)
+			}
+		})
+	}
+}
+
+func TestNamespaceTerminatingSeenThroughWrapping(t *testing.T) {
+	refused := namespaceTerminatingErr("controllerrevisions", "web-1")
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{refused, true},
+		{fmt.Errorf("revision web-1: %w", refused), true},
+		{errors.Join(nil, fmt.Errorf("create pet: %w", refused)), true},
+		{apierrors.NewForbidden(corev1.Resource("pods"), "web-0", errors.New("quota")), false},
+		{errors.New("unable to create new content in namespace default because it is being terminated"), false},
+	} {
+		if got := namespaceTerminating(tc.err); got != tc.want {
+			t.Errorf("namespaceTerminating(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
