@@ -702,13 +702,18 @@ func createNamespace(ctx context.Context, c kubernetes.Interface, ns string) err
 	}
 }
 
-// deleteNamespace deletes ns and waits until it is gone, so that its
-// clean-up does not run during the next measurement.
+// deleteNamespace deletes ns and waits until it and the volumes of its
+// claims are gone, so that its clean-up does not run during the next
+// measurement.
 func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string) error {
 	return deleteNamespaceWithin(ctx, c, ns, 3*time.Minute)
 }
 
-// deleteNamespaceWithin is deleteNamespace waiting up to timeout.
+// deleteNamespaceWithin is deleteNamespace waiting up to timeout. The
+// claims go with the namespace, but the controller manager deletes their
+// released volumes afterwards (a thousand take about a minute on 2 cores);
+// without this wait the next round would share the plane with that work,
+// and the side measured first would be the only one that never does.
 func deleteNamespaceWithin(ctx context.Context, c kubernetes.Interface, ns string, timeout time.Duration) error {
 	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		return err
@@ -717,13 +722,39 @@ func deleteNamespaceWithin(ctx context.Context, c kubernetes.Interface, ns strin
 	for {
 		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil
+			break
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("namespace %s still there %s after delete", ns, timeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	for {
+		n, err := volumesOf(ctx, c, ns)
+		if err == nil && n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s gone, but %d volumes of its claims still there %s after delete (%v)", ns, n, timeout, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// volumesOf counts the PersistentVolumes bound, or once bound, to claims
+// in namespace ns.
+func volumesOf(ctx context.Context, c kubernetes.Interface, ns string) (int, error) {
+	pvs, err := c.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range pvs.Items {
+		if ref := pvs.Items[i].Spec.ClaimRef; ref != nil && ref.Namespace == ns {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func headlessService(name string) *corev1.Service {
