@@ -18,13 +18,14 @@
 #   BENCH_CHANGES=N          peer-finder membership changes per round (default 7)
 #   BENCH_IDLE=30s           peer-finder idle window
 #   BENCH_ORDERED=10,30      OrderedReady scale-up sizes (0→N, then N→0; "" skips them)
-#   BENCH_PARALLEL=100       Parallel scale-up size (0 skips)
+#   BENCH_PARALLEL=100       Parallel scale-up sizes, e.g. 100,1000 (0 skips)
 #   BENCH_PARALLEL_CLAIMS=with  Parallel sets with a claim template (with), without (without), or both
 #   BENCH_AUDIT=0            no audit log (default: the API server logs pod creates and deletes, so that
 #                            the set controllers' own are counted apart from kwok's, by client and code)
 #   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
 #   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
-#   BENCH_MANY=200x5         many sets created at once, and a small set behind them (off by default)
+#   BENCH_MANY=200x5         many sets created at once, and a small set behind them; e.g. 200x5,1000x1
+#                            runs both (off by default)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$KENNEL_ROOT"

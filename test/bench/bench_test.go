@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +242,7 @@ func TestControllerScenarios(t *testing.T) {
 			"Parallel scale 0→100 without claims, until all Ready", "Parallel scale 100→0 without claims, until all gone"}, false},
 		{"some", nil, true},
 	} {
-		got, err := controllerScenarios(ControllerConfig{OrderedSizes: []int{0, 10}, Parallel: 100, ParallelClaims: tc.claims})
+		got, err := controllerScenarios(ControllerConfig{OrderedSizes: []int{0, 10}, Parallel: []int{100}, ParallelClaims: tc.claims})
 		if (err != nil) != tc.err {
 			t.Fatalf("%q: error %v, want error %v", tc.claims, err, tc.err)
 		}
@@ -255,8 +257,40 @@ func TestControllerScenarios(t *testing.T) {
 			t.Errorf("%q: scenarios %q, want %q", tc.claims, names, tc.want)
 		}
 	}
+	got, err := controllerScenarios(ControllerConfig{Parallel: []int{100, 0, 1000}, ParallelClaims: "with"})
+	var names []string
+	for _, sc := range got {
+		names = append(names, fmt.Sprintf("%s (%d→%d)", sc.name, sc.from, sc.to))
+	}
+	want := "Parallel scale 0→100, until all Ready (0→100)|Parallel scale 100→0, until all gone (100→0)|" +
+		"Parallel scale 0→1000, until all Ready (0→1000)|Parallel scale 1000→0, until all gone (1000→0)"
+	if err != nil || strings.Join(names, "|") != want {
+		t.Errorf("two Parallel sizes: %q, %v; want %q", names, err, want)
+	}
 	ss := statefulSet("s", setShape{noClaims: true})
 	if len(ss.Spec.VolumeClaimTemplates) != 0 || len(ss.Spec.Template.Spec.Containers[0].VolumeMounts) != 0 {
 		t.Errorf("a set without claims has claim templates or volume mounts: %+v", ss.Spec)
+	}
+}
+
+func TestParseManySets(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []manySpec
+		err  bool
+	}{
+		{nil, nil, false},
+		{[]string{""}, nil, false},
+		{[]string{"200x5", "1000x1"}, []manySpec{{200, 5}, {1000, 1}}, false},
+		{[]string{"200x5x"}, nil, true},
+		{[]string{"200"}, nil, true},
+		{[]string{"0x5"}, nil, true},
+		{[]string{"200x0"}, nil, true},
+		{[]string{"200x5", "ten"}, nil, true},
+	} {
+		got, err := parseManySets(tc.in)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("parseManySets(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }

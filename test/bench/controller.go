@@ -46,8 +46,8 @@ type ControllerConfig struct {
 	Nodes  int
 	// OrderedSizes are the OrderedReady scale-ups (0→N) to run.
 	OrderedSizes []int
-	// Parallel is the Parallel scale-up size; 0 skips it.
-	Parallel int
+	// Parallel are the Parallel scale-up sizes (0→N); none skips them.
+	Parallel []int
 	// ParallelClaims says whether the Parallel sets have a claim template:
 	// "with" (default), "without", or "both" (each scenario twice).
 	ParallelClaims string
@@ -55,9 +55,9 @@ type ControllerConfig struct {
 	// skips it. BaselineController, if set, is measured beside kennel's.
 	CachedPods         []int
 	BaselineController string
-	// ManySets, "SETSxPETS" (e.g. "200x5"), runs the many-sets scenario
-	// (manysets.go); empty skips it.
-	ManySets string
+	// ManySets, each "SETSxPETS" (e.g. "200x5"), run the many-sets
+	// scenario (manysets.go) once per entry; none skips it.
+	ManySets []string
 	// Audit logs the pod creates and deletes (audit.go) and reports them
 	// by client and response code.
 	Audit bool
@@ -123,14 +123,17 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	var manySets, manyPets int
-	if c.ManySets != "" {
-		if _, err := fmt.Sscanf(c.ManySets, "%dx%d", &manySets, &manyPets); err != nil || manySets < 1 || manyPets < 1 {
-			return nil, fmt.Errorf("many sets %q: want SETSxPETS, e.g. 200x5", c.ManySets)
-		}
+	many, err := parseManySets(c.ManySets)
+	if err != nil {
+		return nil, err
 	}
 	// kwok's nodes take 250 pods each (test/plane/stages/node.yaml).
-	c.Nodes = max(c.Nodes, (manySets*manyPets+1)/200+1, c.Parallel/200+1)
+	for _, m := range many {
+		c.Nodes = max(c.Nodes, (m.sets*m.pets+1)/200+1)
+	}
+	for _, n := range c.Parallel {
+		c.Nodes = max(c.Nodes, n/200+1)
+	}
 	popts := plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")}
 	var audit *auditTail
 	if c.Audit {
@@ -162,7 +165,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		return nil, errors.New("no kube-controller-manager pid")
 	}
 	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
-	if c.Parallel > 0 {
+	if slices.ContainsFunc(c.Parallel, func(n int) bool { return n > 0 }) {
 		loop, err := newLoopSide(p)
 		if err != nil {
 			return nil, err
@@ -184,8 +187,8 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
 	kcmRSS, _, _ := memoryKiB(kcmPid)
 	sections := append(controllerSections(scenarios, results, rss, hwm, kcmRSS, c), limitSection(scenarios, results))
-	if manySets > 0 {
-		sections = append(sections, b.manySets(ctx, manySets, manyPets))
+	for _, m := range many {
+		sections = append(sections, b.manySets(ctx, m.sets, m.pets))
 	}
 	if slices.ContainsFunc(c.CachedPods, func(n int) bool { return n > 0 }) {
 		sections = append(sections, cachedPodsMemory(ctx, p, c))
@@ -243,9 +246,6 @@ func controllerScenarios(c ControllerConfig) ([]scenario, error) {
 			scenario{name: fmt.Sprintf("OrderedReady scale 0→%d, until all Ready", n), shape: ordered, from: 0, to: n, timeout: time.Duration(n)*15*time.Second + time.Minute},
 			scenario{name: fmt.Sprintf("OrderedReady scale %d→0, until all gone", n), shape: ordered, from: n, to: 0, timeout: time.Duration(n)*15*time.Second + time.Minute})
 	}
-	if c.Parallel <= 0 {
-		return scenarios, nil
-	}
 	var variants []bool // noClaims
 	switch c.ParallelClaims {
 	case "", "with":
@@ -257,17 +257,21 @@ func controllerScenarios(c ControllerConfig) ([]scenario, error) {
 	default:
 		return nil, fmt.Errorf("parallel claims %q: want with, without or both", c.ParallelClaims)
 	}
-	n := c.Parallel
-	// 1000 pets take about 3 minutes on 2 cores; allow five times the pace.
-	timeout := max(5*time.Minute, time.Duration(n)*time.Second)
-	for _, noClaims := range variants {
-		shape, what := setShape{policy: appsv1.ParallelPodManagement, noClaims: noClaims}, ""
-		if noClaims {
-			what = " without claims"
+	for _, n := range c.Parallel {
+		if n <= 0 {
+			continue
 		}
-		scenarios = append(scenarios,
-			scenario{name: fmt.Sprintf("Parallel scale 0→%d%s, until all Ready", n, what), shape: shape, from: 0, to: n, timeout: timeout},
-			scenario{name: fmt.Sprintf("Parallel scale %d→0%s, until all gone", n, what), shape: shape, from: n, to: 0, timeout: timeout})
+		// 1000 pets take about 3 minutes on 2 cores; allow five times the pace.
+		timeout := max(5*time.Minute, time.Duration(n)*time.Second)
+		for _, noClaims := range variants {
+			shape, what := setShape{policy: appsv1.ParallelPodManagement, noClaims: noClaims}, ""
+			if noClaims {
+				what = " without claims"
+			}
+			scenarios = append(scenarios,
+				scenario{name: fmt.Sprintf("Parallel scale 0→%d%s, until all Ready", n, what), shape: shape, from: 0, to: n, timeout: timeout},
+				scenario{name: fmt.Sprintf("Parallel scale %d→0%s, until all gone", n, what), shape: shape, from: n, to: 0, timeout: timeout})
+		}
 	}
 	return scenarios, nil
 }

@@ -13,12 +13,33 @@ import (
 	"github.com/kennel-dev/kennel/test/plane"
 )
 
-// The many-sets scenario (ManySets, "200x5"): that many sets of that many
+// The many-sets scenario (each entry of ManySets, "200x5"): that many sets of that many
 // pets each, with claims, created at once in one namespace (a headless
 // Service, the set with 0 replicas, then the scale, eight sets at a time);
 // timed until every pet is Ready. Right after the burst's last set is
 // created, a small set (1 pet) is created too: its time to Ready shows
 // whether a set waits behind the burst in the controller's queue.
+
+// manySpec is one entry of ControllerConfig.ManySets.
+type manySpec struct{ sets, pets int }
+
+// parseManySets parses "SETSxPETS" entries; empty entries are skipped.
+func parseManySets(specs []string) ([]manySpec, error) {
+	var out []manySpec
+	for _, spec := range specs {
+		if spec == "" {
+			continue
+		}
+		var m manySpec
+		var rest string
+		n, _ := fmt.Sscanf(spec, "%dx%d%s", &m.sets, &m.pets, &rest)
+		if n != 2 || m.sets < 1 || m.pets < 1 {
+			return nil, fmt.Errorf("many sets %q: want SETSxPETS, e.g. 200x5", spec)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
 
 // manySample is one run of the many-sets scenario on one side.
 type manySample struct {

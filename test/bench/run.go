@@ -27,12 +27,12 @@ type Options struct {
 	Idle                                          time.Duration
 	Nodes                                         int
 	OrderedSizes                                  []int
-	Parallel                                      int
+	Parallel                                      []int
 	ParallelClaims                                string
 	Audit                                         bool
 	CachedPods                                    []int
 	BaselineController                            string
-	ManySets                                      string
+	ManySets                                      []string
 	WorkDir                                       string
 	Out                                           string
 }
