@@ -90,7 +90,7 @@ func TestIndexesFindOwnedOrphansAndClaims(t *testing.T) {
 // indexes the cost does not grow with them.
 func BenchmarkSyncBesideUnrelatedPods(b *testing.B) {
 	for _, others := range []int{0, 1000, 10000} {
-		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) { benchSettledSync(b, 3, others) })
+		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) { benchSettledSync(b, 3, others, false) })
 	}
 }
 
@@ -98,14 +98,28 @@ func BenchmarkSyncBesideUnrelatedPods(b *testing.B) {
 // each size: how the cost of a pass grows with the set's pets.
 func BenchmarkSyncSettledSet(b *testing.B) {
 	for _, pets := range []int{3, 100, 1000} {
-		b.Run(fmt.Sprintf("pets=%d", pets), func(b *testing.B) { benchSettledSync(b, pets, 0) })
+		b.Run(fmt.Sprintf("pets=%d", pets), func(b *testing.B) { benchSettledSync(b, pets, 0, false) })
+	}
+}
+
+// BenchmarkSyncPendingPetsWithClaims times one sync of a Parallel set
+// whose pets all exist, with their claims, but wait to be scheduled (the
+// claims not bound yet): the passes of a large scale-up with claims.
+func BenchmarkSyncPendingPetsWithClaims(b *testing.B) {
+	for _, pets := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("pets=%d", pets), func(b *testing.B) { benchSettledSync(b, pets, 0, true) })
 	}
 }
 
 // benchSettledSync times syncs of a settled Parallel set of the given
 // pets beside others pods of another owner, and fails if a pass writes.
-func benchSettledSync(b *testing.B, pets, others int) {
+// pending: the set has a claim template, its claims are cached and its
+// pets are Pending on no node.
+func benchSettledSync(b *testing.B, pets, others int, pending bool) {
 	set := newSet("web", int32(pets), appsv1.ParallelPodManagement)
+	if pending {
+		set.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+	}
 	kube, kennel := kubefake.NewClientset(), kennelfake.NewSimpleClientset(set)
 	kf, pf := kubeinformers.NewSharedInformerFactory(kube, 0), kennelinformers.NewSharedInformerFactory(kennel, 0)
 	c, err := NewController(context.Background(), kube, kennel, pf.Kennel().V1().PetSets(), kf.Core().V1().Pods(),
@@ -144,6 +158,10 @@ func benchSettledSync(b *testing.B, pets, others int) {
 		p := newPet(set, i, revs.Items[0].Name)
 		p.UID = types.UID(fmt.Sprintf("pet-%d", i))
 		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		if pending {
+			p.Status = corev1.PodStatus{Phase: corev1.PodPending}
+			add(kf.Core().V1().PersistentVolumeClaims().Informer().GetIndexer(), newClaims(set, i)[0])
+		}
 		if err := podIdx.Update(p); err != nil {
 			b.Fatal(err)
 		}

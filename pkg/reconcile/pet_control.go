@@ -138,6 +138,9 @@ func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetS
 // reused whatever its state, except one being deleted: the pet must not
 // start on storage that is going away, so that blocks the pet.
 func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet, ord int) error {
+	if c.claimsInPlace(set, ord) {
+		return nil
+	}
 	var errs []error
 	for _, claim := range newClaims(set, ord) {
 		existing, err := c.claimLister.PersistentVolumeClaims(claim.Namespace).Get(claim.Name)
@@ -178,6 +181,21 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// claimsInPlace reports whether the cache holds every claim of the pet, none
+// being deleted and none referring to a pet: then EnsureClaims has nothing
+// to do. A pending pet is checked on every pass, so this looks the claims
+// up by name rather than build them from the templates first.
+func (c *realPetControl) claimsInPlace(set *kennelv1.PetSet, ord int) bool {
+	for i := range set.Spec.VolumeClaimTemplates {
+		name := ordinal.ClaimName(set.Spec.VolumeClaimTemplates[i].Name, set.Name, ord)
+		existing, err := c.claimLister.PersistentVolumeClaims(set.Namespace).Get(name)
+		if err != nil || existing.DeletionTimestamp != nil || hasPodOwner(existing) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *realPetControl) claimTerminating(set *kennelv1.PetSet, name string) error {
