@@ -136,31 +136,34 @@ func (c *realPetControl) UpdatePetLabels(ctx context.Context, set *kennelv1.PetS
 
 // EnsureClaims creates each missing claim of the pet. An existing claim is
 // reused whatever its state, except one being deleted: the pet must not
-// start on storage that is going away, so that blocks the pet.
+// start on storage that is going away, so that blocks the pet. Claims are
+// taken in the order of the templates. A pending pet's claims are checked
+// on every pass: a claim is looked up by name and built from its template
+// only if it is missing.
 func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet, ord int) error {
-	if c.claimsInPlace(set, ord) {
-		return nil
-	}
 	var errs []error
-	for _, claim := range newClaims(set, ord) {
-		existing, err := c.claimLister.PersistentVolumeClaims(claim.Namespace).Get(claim.Name)
+	for i := range set.Spec.VolumeClaimTemplates {
+		tmpl := &set.Spec.VolumeClaimTemplates[i]
+		name := ordinal.ClaimName(tmpl.Name, set.Name, ord)
+		existing, err := c.claimLister.PersistentVolumeClaims(set.Namespace).Get(name)
 		if err == nil && hasPodOwner(existing) {
 			// A claim with a reference to a pet (whenScaled: Delete) is the
 			// garbage collector's to delete once that pet is gone, and the
 			// cache may not show the deletion yet: ask the API server
 			// before a pet is made on it.
-			existing, err = c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(ctx, claim.Name, metav1.GetOptions{})
+			existing, err = c.client.CoreV1().PersistentVolumeClaims(set.Namespace).Get(ctx, name, metav1.GetOptions{})
 		}
 		switch {
 		case err == nil:
 			if existing.DeletionTimestamp != nil {
-				errs = append(errs, c.claimTerminating(set, claim.Name))
+				errs = append(errs, c.claimTerminating(set, name))
 			}
 			continue
 		case !apierrors.IsNotFound(err):
 			errs = append(errs, err)
 			continue
 		}
+		claim := newClaim(set, tmpl, ord)
 		claim.OwnerReferences = claimOwnerReferences(set)
 		klog.FromContext(ctx).Info("Creating claim", "claim", klog.KObj(claim), "pet", klog.KRef(set.Namespace, ordinal.PetName(set.Name, ord)))
 		_, err = c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(ctx, claim, metav1.CreateOptions{})
@@ -181,21 +184,6 @@ func (c *realPetControl) EnsureClaims(ctx context.Context, set *kennelv1.PetSet,
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// claimsInPlace reports whether the cache holds every claim of the pet, none
-// being deleted and none referring to a pet: then EnsureClaims has nothing
-// to do. A pending pet is checked on every pass, so this looks the claims
-// up by name rather than build them from the templates first.
-func (c *realPetControl) claimsInPlace(set *kennelv1.PetSet, ord int) bool {
-	for i := range set.Spec.VolumeClaimTemplates {
-		name := ordinal.ClaimName(set.Spec.VolumeClaimTemplates[i].Name, set.Name, ord)
-		existing, err := c.claimLister.PersistentVolumeClaims(set.Namespace).Get(name)
-		if err != nil || existing.DeletionTimestamp != nil || hasPodOwner(existing) {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *realPetControl) claimTerminating(set *kennelv1.PetSet, name string) error {

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -144,35 +143,28 @@ func availableIn(pod *corev1.Pod, minReadySeconds int32, now time.Time) time.Dur
 	return left
 }
 
-// newClaims returns the claims the pet with the ordinal needs, one per
-// claim template, ordered by name. Each carries the selector's matchLabels.
-func newClaims(set *kennelv1.PetSet, ord int) []*corev1.PersistentVolumeClaim {
-	claims := make([]*corev1.PersistentVolumeClaim, 0, len(set.Spec.VolumeClaimTemplates))
-	for i := range set.Spec.VolumeClaimTemplates {
-		tmpl := &set.Spec.VolumeClaimTemplates[i]
-		claim := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        ordinal.ClaimName(tmpl.Name, set.Name, ord),
-				Namespace:   set.Namespace,
-				Labels:      maps.Clone(tmpl.Labels),
-				Annotations: maps.Clone(tmpl.Annotations),
-			},
-			Spec: *tmpl.Spec.DeepCopy(),
-		}
-		if claim.Labels == nil {
-			claim.Labels = map[string]string{}
-		}
-		if claim.Annotations == nil {
-			claim.Annotations = map[string]string{}
-		}
-		if set.Spec.Selector != nil {
-			maps.Copy(claim.Labels, set.Spec.Selector.MatchLabels)
-		}
-		claim.Labels[PetSetLabel] = set.Name
-		claims = append(claims, claim)
+// newClaim returns the claim of the pet at the ordinal made from tmpl.
+func newClaim(set *kennelv1.PetSet, tmpl *corev1.PersistentVolumeClaim, ord int) *corev1.PersistentVolumeClaim {
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        ordinal.ClaimName(tmpl.Name, set.Name, ord),
+			Namespace:   set.Namespace,
+			Labels:      maps.Clone(tmpl.Labels),
+			Annotations: maps.Clone(tmpl.Annotations),
+		},
+		Spec: *tmpl.Spec.DeepCopy(),
 	}
-	slices.SortFunc(claims, func(a, b *corev1.PersistentVolumeClaim) int { return strings.Compare(a.Name, b.Name) })
-	return claims
+	if claim.Labels == nil {
+		claim.Labels = map[string]string{}
+	}
+	if claim.Annotations == nil {
+		claim.Annotations = map[string]string{}
+	}
+	if set.Spec.Selector != nil {
+		maps.Copy(claim.Labels, set.Spec.Selector.MatchLabels)
+	}
+	claim.Labels[PetSetLabel] = set.Name
+	return claim
 }
 
 // petRevision returns the revision label of the pod.

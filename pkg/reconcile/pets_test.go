@@ -378,3 +378,14 @@ func TestParallelClaimFailureHoldsItsPetOnly(t *testing.T) {
 	s.converge(40, "did not converge after the claim's failure")
 	s.assertNoViolations()
 }
+
+// newClaims returns the claims the pet with the ordinal needs, one per
+// claim template, ordered by name. Each carries the selector's matchLabels.
+func newClaims(set *kennelv1.PetSet, ord int) []*corev1.PersistentVolumeClaim {
+	claims := make([]*corev1.PersistentVolumeClaim, 0, len(set.Spec.VolumeClaimTemplates))
+	for i := range set.Spec.VolumeClaimTemplates {
+		claims = append(claims, newClaim(set, &set.Spec.VolumeClaimTemplates[i], ord))
+	}
+	slices.SortFunc(claims, func(a, b *corev1.PersistentVolumeClaim) int { return strings.Compare(a.Name, b.Name) })
+	return claims
+}
