@@ -258,14 +258,13 @@ func setStorage(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
 // ordinal first.
 func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod, condemned []*corev1.Pod) {
 	slots := petSlots(set)
-	index := slotIndex(slots)
 	replicas = make([]*corev1.Pod, len(slots))
 	for _, pod := range pets {
 		ord, ok := petOrdinal(set, pod)
 		if !ok {
 			continue
 		}
-		if i, in := index[ord]; in {
+		if i, in := slices.BinarySearch(slots, ord); in {
 			replicas[i] = pod
 		} else {
 			condemned = append(condemned, pod)
@@ -275,13 +274,22 @@ func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod
 	return replicas, condemned
 }
 
-// sortDescending orders pets by ordinal, highest first.
+// sortDescending orders pets by ordinal, highest first. Each name is
+// parsed once, not in every comparison.
 func sortDescending(set *kennelv1.PetSet, pets []*corev1.Pod) {
-	slices.SortStableFunc(pets, func(a, b *corev1.Pod) int {
-		oa, _ := petOrdinal(set, a)
-		ob, _ := petOrdinal(set, b)
-		return ob - oa
-	})
+	type byOrdinal struct {
+		ord int
+		pod *corev1.Pod
+	}
+	keyed := make([]byOrdinal, len(pets))
+	for i, pod := range pets {
+		ord, _ := petOrdinal(set, pod)
+		keyed[i] = byOrdinal{ord, pod}
+	}
+	slices.SortStableFunc(keyed, func(a, b byOrdinal) int { return b.ord - a.ord })
+	for i, k := range keyed {
+		pets[i] = k.pod
+	}
 }
 
 // Reserved ordinals.
@@ -308,7 +316,8 @@ func reservedOrdinals(set *kennelv1.PetSet) map[int]bool {
 }
 
 // petSlots returns, in ascending order, the ordinals that must run pets:
-// replicas ordinals from start up, skipping reserved ones.
+// replicas ordinals from start up, skipping reserved ones. Being sorted,
+// an ordinal's position among them is found with slices.BinarySearch.
 func petSlots(set *kennelv1.PetSet) []int {
 	start, n := ordinalRange(set)
 	reserved := reservedOrdinals(set)
@@ -319,13 +328,4 @@ func petSlots(set *kennelv1.PetSet) []int {
 		}
 	}
 	return slots
-}
-
-// slotIndex maps each slot ordinal to its position.
-func slotIndex(slots []int) map[int]int {
-	idx := make(map[int]int, len(slots))
-	for i, ord := range slots {
-		idx[ord] = i
-	}
-	return idx
 }

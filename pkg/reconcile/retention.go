@@ -206,14 +206,17 @@ func (c *defaultSetControl) setClaims(set *kennelv1.PetSet) ([]*corev1.Persisten
 // claim whose pet is gone can no longer be given the reference that lets
 // the garbage collector delete it.
 func (c *defaultSetControl) syncClaimOwners(ctx context.Context, set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, pets []*corev1.Pod) (map[int]bool, error) {
+	if len(claims) == 0 {
+		return nil, nil
+	}
 	byOrd := map[int]*corev1.Pod{}
 	for _, p := range pets {
 		if ord, ok := petOrdinal(set, p); ok {
 			byOrd[ord] = p
 		}
 	}
-	keep := slotIndex(petSlots(set))
-	condemned := func(ord int) bool { _, ok := keep[ord]; return !ok }
+	slots := petSlots(set)
+	condemned := func(ord int) bool { _, ok := slices.BinarySearch(slots, ord); return !ok }
 	var errs []error
 	behind := map[int]bool{}
 	for _, ch := range planClaimRetention(set, claims, byOrd, condemned) {

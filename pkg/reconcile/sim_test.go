@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -488,14 +489,14 @@ func (s *sim) converge(maxSteps int, format string, args ...any) {
 }
 
 func (s *sim) converged() bool {
-	index := slotIndex(petSlots(s.set))
+	slots := petSlots(s.set)
 	pods := s.livePods()
-	if len(pods) != len(index) {
+	if len(pods) != len(slots) {
 		return false
 	}
 	for _, p := range pods {
 		ord, ok := petOrdinal(s.set, p)
-		if _, in := index[ord]; !ok || !in || !isRunningAndReady(p) || isTerminating(p) {
+		if _, in := slices.BinarySearch(slots, ord); !ok || !in || !isRunningAndReady(p) || isTerminating(p) {
 			return false
 		}
 	}
