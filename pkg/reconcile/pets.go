@@ -259,6 +259,7 @@ func setStorage(set *kennelv1.PetSet, pod *corev1.Pod, ord int) {
 func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod, condemned []*corev1.Pod) {
 	slots := petSlots(set)
 	replicas = make([]*corev1.Pod, len(slots))
+	var out []ordinalPet
 	for _, pod := range pets {
 		ord, ok := petOrdinal(set, pod)
 		if !ok {
@@ -267,29 +268,39 @@ func partition(set *kennelv1.PetSet, pets []*corev1.Pod) (replicas []*corev1.Pod
 		if i, in := slices.BinarySearch(slots, ord); in {
 			replicas[i] = pod
 		} else {
-			condemned = append(condemned, pod)
+			out = append(out, ordinalPet{ord, pod})
 		}
 	}
-	sortDescending(set, condemned)
-	return replicas, condemned
+	return replicas, highestFirst(out)
 }
 
-// sortDescending orders pets by ordinal, highest first. Each name is
-// parsed once, not in every comparison.
-func sortDescending(set *kennelv1.PetSet, pets []*corev1.Pod) {
-	type byOrdinal struct {
-		ord int
-		pod *corev1.Pod
+// ordinalPet is a pet with the ordinal its name gives, parsed once.
+type ordinalPet struct {
+	ord int
+	pod *corev1.Pod
+}
+
+// highestFirst returns the pets ordered by ordinal, highest first.
+func highestFirst(keyed []ordinalPet) []*corev1.Pod {
+	if len(keyed) == 0 {
+		return nil
 	}
-	keyed := make([]byOrdinal, len(pets))
-	for i, pod := range pets {
-		ord, _ := petOrdinal(set, pod)
-		keyed[i] = byOrdinal{ord, pod}
-	}
-	slices.SortStableFunc(keyed, func(a, b byOrdinal) int { return b.ord - a.ord })
+	slices.SortStableFunc(keyed, func(a, b ordinalPet) int { return b.ord - a.ord })
+	pets := make([]*corev1.Pod, len(keyed))
 	for i, k := range keyed {
 		pets[i] = k.pod
 	}
+	return pets
+}
+
+// sortDescending orders pets by ordinal, highest first.
+func sortDescending(set *kennelv1.PetSet, pets []*corev1.Pod) {
+	keyed := make([]ordinalPet, len(pets))
+	for i, pod := range pets {
+		ord, _ := petOrdinal(set, pod)
+		keyed[i] = ordinalPet{ord, pod}
+	}
+	copy(pets, highestFirst(keyed))
 }
 
 // Reserved ordinals.

@@ -716,8 +716,9 @@ func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string) err
 // deleteNamespaceWithin is deleteNamespace waiting up to timeout. The
 // claims go with the namespace, but the controller manager deletes their
 // released volumes afterwards (of 200, 57 were left when their namespace
-// was gone, for 5 s more); without this wait the next round would share the plane with that work,
-// and the side measured first would be the only one that never does.
+// was gone, for 5 s more); without this wait the next round would share
+// the plane with that work, and the side measured first would be the only
+// one that never does.
 func deleteNamespaceWithin(ctx context.Context, c kubernetes.Interface, ns string, timeout time.Duration) error {
 	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		return err

@@ -15,7 +15,8 @@ import (
 
 // The many-sets scenario (each entry of ManySets, "200x5"): that many sets
 // of that many pets each, with claims, created at once in one namespace (a
-// headless Service, the set with 0 replicas, then the scale, eight sets at a time);
+// headless Service, the set with 0 replicas, then the scale, eight sets at
+// a time);
 // timed until every pet is Ready. Right after the burst's last set is
 // created, a small set (1 pet) is created too: its time to Ready shows
 // whether a set waits behind the burst in the controller's queue.
