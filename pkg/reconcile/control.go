@@ -46,9 +46,10 @@ type deps struct {
 	revWrites *revisionWrites
 	clock     Clock
 	recorder  record.EventRecorder
-	// othersWaiting reports whether other sets are queued for a pass:
-	// work done ahead of need (claims ahead) is left out then.
-	othersWaiting func() bool
+	// holdAhead reports whether work done ahead of need (claims ahead) is
+	// left out: while other sets are queued for a pass, or claims queue
+	// for volumes (backlog.go).
+	holdAhead func() bool
 }
 
 // defaultSetControl is the SetControl of the controller.

@@ -402,15 +402,15 @@ func TestClaimsAheadOfTheNextPet(t *testing.T) {
 			s.assertNoViolations()
 		})
 	}
-	t.Run("other sets waiting", func(t *testing.T) {
+	t.Run("held back: other sets queued or claims backlogged", func(t *testing.T) {
 		s := newSim(t, newSet("web", 3, appsv1.OrderedReadyPodManagement), newService("web"))
-		s.othersWaiting = true
+		s.holdAhead = true
 		s.refresh()
 		if _, err := s.sync(); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := s.claims(), []string{"data-web-0"}; !slices.Equal(got, want) {
-			t.Errorf("claims %v while other sets wait, want %v", got, want)
+			t.Errorf("claims %v while held back, want %v", got, want)
 		}
 		s.converge(30, "did not converge")
 		s.assertNoViolations()

@@ -42,6 +42,7 @@ type Controller struct {
 	control      SetControl
 	exp          *expectations
 	pace         *pacer
+	backlog      *claimBacklog
 	clock        Clock
 
 	setLister     kennellisters.PetSetLister
@@ -94,6 +95,7 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		kubeClient:    kubeClient,
 		exp:           newExpectations(opts.Clock),
 		pace:          newPacer(opts.Clock),
+		backlog:       &claimBacklog{},
 		clock:         opts.Clock,
 		setLister:     setInformer.Lister(),
 		podIndex:      podInformer.Informer().GetIndexer(),
@@ -122,7 +124,7 @@ func NewController(ctx context.Context, kubeClient clientset.Interface, kennelCl
 		revWrites:     newRevisionWrites(),
 		clock:         opts.Clock,
 		recorder:      recorder,
-		othersWaiting: func() bool { return c.queue.Len() > 0 },
+		holdAhead:     func() bool { return c.queue.Len() > 0 || c.backlog.busy() },
 	})
 	if err := c.addHandlers(logger, setInformer, podInformer, claimInformer, serviceInformer, revisionInformer); err != nil {
 		return nil, err
@@ -148,7 +150,7 @@ func (c *Controller) addHandlers(logger klog.Logger, setInformer kennelinformers
 			AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod,
 		}},
 		{claimInformer.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: c.claimChanged, UpdateFunc: c.claimUpdated, DeleteFunc: c.claimChanged,
+			AddFunc: c.claimAdded, UpdateFunc: c.claimUpdated, DeleteFunc: c.claimDeleted,
 		}},
 		{revisionInformer.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.revisionChanged, UpdateFunc: func(_, obj any) { c.revisionChanged(obj) }, DeleteFunc: c.revisionChanged,
@@ -506,12 +508,32 @@ func (c *Controller) claimChanged(obj any) {
 	c.enqueueMatching(claim.Namespace, claim.Labels)
 }
 
-// claimUpdated queues the claim's set when something the controller reads
-// of a claim changed: the volume binder's and protection controller's own
-// writes (volume name, annotations, finalizers) queue nothing.
+// claimAdded counts a new claim in the backlog and queues its set.
+func (c *Controller) claimAdded(obj any) {
+	if claim, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		c.backlog.changed(nil, claim)
+	}
+	c.claimChanged(obj)
+}
+
+// claimDeleted takes a deleted claim out of the backlog and queues its set.
+func (c *Controller) claimDeleted(obj any) {
+	if claim, ok := objectOf[*corev1.PersistentVolumeClaim](obj); ok {
+		c.backlog.changed(claim, nil)
+	}
+	c.claimChanged(obj)
+}
+
+// claimUpdated keeps the backlog and queues the claim's set when something
+// the controller reads of a claim changed: the volume binder's and
+// protection controller's own writes (volume name, annotations,
+// finalizers) queue nothing.
 func (c *Controller) claimUpdated(oldObj, newObj any) {
 	old, okOld := oldObj.(*corev1.PersistentVolumeClaim)
 	claim, okNew := newObj.(*corev1.PersistentVolumeClaim)
+	if okOld && okNew {
+		c.backlog.changed(old, claim)
+	}
 	if okOld && okNew && !claimChangeMatters(old, claim) {
 		return
 	}

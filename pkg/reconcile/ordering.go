@@ -313,11 +313,12 @@ func (c *defaultSetControl) claimsFirst(ctx context.Context, set *kennelv1.PetSe
 // only logged: the next pet's create ensures its claims again
 // and reports what stands in the way. Nothing is done if the next pet
 // exists (replicas holds the pets by position): its claims are its own;
-// nor while other sets wait for a pass: in a burst of many sets, claims
+// nor while other sets wait for a pass (in a burst of many sets, claims
 // made ahead would double the first wave of claims, and a set created
-// during the burst would wait for theirs to be provisioned before its own.
+// during the burst would wait for theirs to be provisioned before its
+// own), nor while claims queue for volumes (backlog.go).
 func (c *defaultSetControl) claimsAhead(ctx context.Context, set *kennelv1.PetSet, slots []int, pos int, replicas []*corev1.Pod) {
-	if pos+1 >= len(slots) || !claimsBeforePets(set) || (pos+1 < len(replicas) && replicas[pos+1] != nil) || c.othersWaiting() {
+	if pos+1 >= len(slots) || !claimsBeforePets(set) || (pos+1 < len(replicas) && replicas[pos+1] != nil) || c.holdAhead() {
 		return
 	}
 	if err := c.pets.EnsureClaims(ctx, set, slots[pos+1]); err != nil {

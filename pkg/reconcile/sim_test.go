@@ -121,9 +121,10 @@ type sim struct {
 	hold    map[string]bool // pets kept NotReady by the kubelet
 	holdIf  func(*corev1.Pod) bool
 	fail    map[string]bool // pets the kubelet makes Failed once
-	// othersWaiting plays other sets queued for a pass.
-	othersWaiting bool
-	stale         bool // when true, caches are not refreshed
+	// holdAhead plays other sets queued for a pass or claims queued for
+	// volumes.
+	holdAhead bool
+	stale     bool // when true, caches are not refreshed
 	// looseOrder skips the OrderedReady creation check: with a stale cache
 	// the world may have changed (a pet failed) since the controller looked.
 	looseOrder bool
@@ -578,7 +579,7 @@ func (s *sim) deps() deps {
 		revWrites:     newRevisionWrites(),
 		clock:         s.clock,
 		recorder:      s.events,
-		othersWaiting: func() bool { return s.othersWaiting },
+		holdAhead:     func() bool { return s.holdAhead },
 	}
 }
 
