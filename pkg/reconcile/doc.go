@@ -29,8 +29,9 @@
 // predicates, the pod made for an ordinal), expectations.go (creates and
 // deletes the cache has not shown yet), spacing.go (a converging set's
 // status writes spaced out), pace.go (a Parallel set's pod events folded
-// after a long pass), events.go (every Event and condition reason),
-// metrics.go (Prometheus metrics).
+// after a long pass), backlog.go (the cluster's Pending claims counted:
+// no claims are made ahead while they queue for volumes), events.go
+// (every Event and condition reason), metrics.go (Prometheus metrics).
 //
 // Collaborators are given once to newSetControl (the deps struct): listers
 // to read, PetControl, ClaimControl, RevisionControl, StatusUpdater and
