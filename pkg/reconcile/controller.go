@@ -533,9 +533,9 @@ func (c *Controller) claimUpdated(oldObj, newObj any) {
 	claim, okNew := newObj.(*corev1.PersistentVolumeClaim)
 	if okOld && okNew {
 		c.backlog.changed(old, claim)
-	}
-	if okOld && okNew && !claimChangeMatters(old, claim) {
-		return
+		if !claimChangeMatters(old, claim) {
+			return
+		}
 	}
 	c.claimChanged(newObj)
 }
