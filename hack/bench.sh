@@ -24,6 +24,8 @@
 #                            the set controllers' own are counted apart from kwok's, by client and code)
 #   BENCH_CACHED=1000,5000   controller memory scenario: pods cached at each stage ("" skips)
 #   BENCH_BASELINE_REV=REV   also measure the controller built at git REV in it
+#   BENCH_UPSTREAM_APART=0   the StatefulSet controller inside the plane's kube-controller-manager, its CPU
+#                            estimated (default: in one of its own, its CPU and memory measured)
 #   BENCH_MANY=200x5         many sets created at once, and a small set behind them; e.g. 200x5,1000x1
 #                            runs both (off by default)
 set -euo pipefail
@@ -98,6 +100,7 @@ args=(
   --audit="$([ "${BENCH_AUDIT:-1}" = 0 ] && echo false || echo true)"
   --cached-pods="$cached"
   --many-sets="${BENCH_MANY:-}"
+  --upstream-apart="$([ "${BENCH_UPSTREAM_APART:-1}" = 0 ] && echo false || echo true)"
   --out="$out/summary.md"
 )
 if [[ ,$suites, == *,controller,* ]]; then

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kennel-dev/kennel/internal/procfs"
 	kennelv1 "github.com/kennel-dev/kennel/pkg/apis/kennel/v1"
 	versioned "github.com/kennel-dev/kennel/pkg/generated/clientset/versioned"
 	"github.com/kennel-dev/kennel/test/plane"
@@ -58,6 +58,10 @@ type ControllerConfig struct {
 	// ManySets, each "SETSxPETS" (e.g. "200x5"), run the many-sets
 	// scenario (manysets.go) once per entry; none skips it.
 	ManySets []string
+	// UpstreamApart runs the StatefulSet controller in a
+	// kube-controller-manager of its own (plane.Options.StatefulSetApart), so
+	// its CPU and memory are measured, not estimated.
+	UpstreamApart bool
 	// Audit logs the pod creates and deletes (audit.go) and reports them
 	// by client and response code.
 	Audit bool
@@ -94,8 +98,7 @@ type setShape struct {
 type sample struct {
 	elapsed time.Duration
 	writes  map[string]float64 // API write requests by "VERB resource[/sub]"
-	kennel  time.Duration      // CPU of kennel's controller process
-	kcm     time.Duration      // CPU of kube-controller-manager
+	cpu     cpuTimes
 	// steps are, in an OrderedReady scale-up, the times from pet i Ready
 	// to pet i+1 created.
 	steps []float64
@@ -134,7 +137,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	for _, n := range c.Parallel {
 		c.Nodes = max(c.Nodes, n/200+1)
 	}
-	popts := plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane")}
+	popts := plane.Options{BinDir: c.PlaneBin, Nodes: c.Nodes, DataDir: filepath.Join(c.Dir, "plane"), StatefulSetApart: c.UpstreamApart}
 	var audit *auditTail
 	if c.Audit {
 		args, log, err := plane.AuditArgs(filepath.Join(c.Dir, "audit"), benchAuditPolicy)
@@ -160,11 +163,12 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 		return nil, err
 	}
 	defer ctl.stop()
-	kcmPid := p.Pids()["kube-controller-manager"]
-	if kcmPid == 0 {
-		return nil, errors.New("no kube-controller-manager pid")
+	pids := p.Pids()
+	kcmPid, stsPid := pids["kube-controller-manager"], pids[plane.StatefulSetProcess]
+	if kcmPid == 0 || c.UpstreamApart && stsPid == 0 {
+		return nil, fmt.Errorf("kube-controller-manager pids: %v", pids)
 	}
-	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
+	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, stsPid: stsPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
 	if slices.ContainsFunc(c.Parallel, func(n int) bool { return n > 0 }) {
 		loop, err := newLoopSide(p)
 		if err != nil {
@@ -185,8 +189,8 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	}
 	b.charts(scenarios, results)
 	rss, hwm, _ := memoryKiB(ctl.cmd.Process.Pid)
-	kcmRSS, _, _ := memoryKiB(kcmPid)
-	sections := append(controllerSections(scenarios, results, rss, hwm, kcmRSS, c), limitSection(scenarios, results))
+	upRSS, _, _ := memoryKiB(cmp.Or(stsPid, kcmPid))
+	sections := append(controllerSections(scenarios, results, rss, hwm, upRSS, c), limitSection(scenarios, results))
 	for _, m := range many {
 		sections = append(sections, b.manySets(ctx, m.sets, m.pets))
 	}
@@ -281,6 +285,7 @@ type benchRun struct {
 	p      *plane.Plane
 	ctl    *controllerProc
 	kcmPid int
+	stsPid int // the StatefulSet controller's own process; 0 unless c.UpstreamApart
 	c      ControllerConfig
 	sides  []side
 	audit  *auditTail // nil unless c.Audit
@@ -373,7 +378,7 @@ func (b *benchRun) roundOn(ctx context.Context, s side, ns string, round int, sc
 
 // run times one scenario on one side.
 func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario) sample {
-	p, ctl, kcmPid := b.p, b.ctl, b.kcmPid
+	p, ctl := b.p, b.ctl
 	before, err := requestCounts(ctx, p)
 	if err != nil {
 		return sample{err: err}
@@ -387,8 +392,7 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 	if err != nil {
 		return sample{err: err}
 	}
-	k0, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
-	m0, _ := procfs.CPUTime(kcmPid)
+	cpu0 := b.cpuNow()
 	t0 := time.Now()
 	var r sample
 	if err := s.scale(ctx, ns, set, sc.to); err != nil {
@@ -397,9 +401,7 @@ func (b *benchRun) run(ctx context.Context, s side, ns, set string, sc scenario)
 		r.err = waitPets(ctx, p.Client(), ns, set, sc.to, sc.timeout)
 	}
 	r.elapsed = time.Since(t0)
-	k1, _ := procfs.CPUTime(ctl.cmd.Process.Pid)
-	m1, _ := procfs.CPUTime(kcmPid)
-	r.kennel, r.kcm = k1-k0, m1-m0
+	r.cpu = b.cpuNow().since(cpu0)
 	// The time is the watch's, when it showed every pet: the polling
 	// above only confirms the end, 100 ms at a time.
 	if at, ok := rec.finishedAt(set, sc.from, sc.to); ok && r.err == nil && at.After(t0) {
@@ -581,15 +583,16 @@ func sumWrites(w map[string]float64) float64 {
 	return n
 }
 
-func controllerSections(scenarios []scenario, results []map[string][]sample, rss, hwm, kcmRSS float64, c ControllerConfig) []Section {
+func controllerSections(scenarios []scenario, results []map[string][]sample, rss, hwm, upRSS float64, c ControllerConfig) []Section {
 	timing := Section{Title: "controller: kennel PetSet vs upstream StatefulSet controller (same plane)"}
 	writes := Section{Title: "controller: API write requests per pet (apiserver_request_total deltas)"}
 	cpu := Section{Title: "controller: CPU during the scenarios"}
 	for i, sc := range scenarios {
 		k, u := results[i]["kennel"], results[i]["upstream"]
 		pets := float64(max(sc.from, sc.to))
-		var tk, tu, wk, wu, ak, au, ck, cu []float64
-		var kcmK, kcmU, sk, su, rk, ru []float64
+		var tk, tu, wk, wu, ak, au []float64
+		var sk, su, rk, ru []float64
+		var cpuK, cpuU []cpuTimes
 		for _, s := range k {
 			sk = append(sk, s.steps...)
 			rk = append(rk, s.toReady...)
@@ -601,8 +604,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			tk = append(tk, s.elapsed.Seconds())
 			wk = append(wk, setControllerWrites(s, kennelClient)/pets)
 			ak = append(ak, sumWrites(s.writes)/pets)
-			ck = append(ck, s.kennel.Seconds())
-			kcmK = append(kcmK, s.kcm.Seconds())
+			cpuK = append(cpuK, s.cpu)
 		}
 		for _, s := range u {
 			su = append(su, s.steps...)
@@ -615,13 +617,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			tu = append(tu, s.elapsed.Seconds())
 			wu = append(wu, setControllerWrites(s, upstreamClient)/pets)
 			au = append(au, sumWrites(s.writes)/pets)
-			kcmU = append(kcmU, s.kcm.Seconds())
-		}
-		// The upstream controller's CPU: kube-controller-manager's CPU in
-		// the upstream run minus its CPU in the kennel run of the same
-		// round (same pods, claims and endpoints for its other controllers).
-		for j := 0; j < min(len(kcmK), len(kcmU)); j++ {
-			cu = append(cu, kcmU[j]-kcmK[j])
+			cpuU = append(cpuU, s.cpu)
 		}
 		timing.Rows = append(timing.Rows, MedianRow(sc.name, tk, tu, Seconds))
 		if len(sk)+len(su) > 0 {
@@ -633,8 +629,8 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			MedianRow(sc.name+": set controller's writes", wk, wu, Number),
 			MedianRow(sc.name+": all writes, every component", ak, au, Number))
 		cpu.Rows = append(cpu.Rows,
-			MedianRow(sc.name+": controller CPU seconds", ck, cu, Seconds),
-			MedianRow(sc.name+": kube-controller-manager CPU seconds (raw)", kcmK, kcmU, Seconds))
+			MedianRow(sc.name+": controller CPU seconds", kennelCPU(cpuK), upstreamCPU(cpuK, cpuU, c.UpstreamApart), Seconds),
+			MedianRow(sc.name+": kube-controller-manager CPU seconds (raw)", kcmCPU(cpuK), kcmCPU(cpuU), Seconds))
 		if len(k) > 0 && len(u) > 0 && k[len(k)-1].err == nil && u[len(u)-1].err == nil {
 			writes.Notes = append(writes.Notes, fmt.Sprintf("%s, last round, by verb and resource (kennel / upstream): %s",
 				sc.name, writeBreakdown(k[len(k)-1].writes, u[len(u)-1].writes)))
@@ -646,16 +642,20 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 	timing.Notes = append(timing.Notes,
 		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding; none in the scenarios 'without claims') and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
-		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2.",
+		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2"+
+			map[bool]string{true: ", one that runs only it (the same limits, its own informers).", false: " with every other controller (sharing its informers and client limits)."}[c.UpstreamApart],
 		"Times run from the scale request to the pod watch's event that showed the last pet Ready (scale-ups) or gone (scale-downs), by the harness's clock; polling the pods every 100 ms (LIST requests, so not in the write counts) confirms that end state. Runs before 2026-12-05 05:30 UTC took the poll's time, up to 100 ms late.",
 		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,
 		setWritesNote(c.Audit),
 		"ControllerRevision writes (both controllers record the template's revisions) count as the set controller's.")
-	cpu.Rows = append(cpu.Rows, Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
-		Upstream: MiB(kcmRSS) + " (whole kube-controller-manager)", Ratio: "n/a"})
-	cpu.Notes = append(cpu.Notes,
-		"Upstream's controller CPU is an estimate: kube-controller-manager's CPU during the upstream run minus its CPU during kennel's run of the same round, when its other controllers (endpoints, PV binder, garbage collector...) see the same pods and claims but the StatefulSet controller is idle. Negative or tiny values mean the difference is below the noise of the shared machine.",
+	rssRow := Row{Metric: "RSS after all scenarios", Kennel: MiB(rss) + " (peak " + MiB(hwm) + ")",
+		Upstream: MiB(upRSS) + " (whole kube-controller-manager)", Ratio: "n/a"}
+	if c.UpstreamApart {
+		rssRow.Upstream, rssRow.Ratio = MiB(upRSS)+" (its own kube-controller-manager)", Ratio(rss, upRSS, rss > 0, upRSS > 0)
+	}
+	cpu.Rows = append(cpu.Rows, rssRow)
+	cpu.Notes = append(cpu.Notes, upstreamCPUNote(c.UpstreamApart),
 		"kennel's controller also runs (idle, with its informers) during the upstream runs, and the StatefulSet controller during kennel's; neither is counted there.",
 		"kennel's figure is the CPU of the whole kennel controller process (informers for PetSets, pods, claims and Services included). CPU is read from /proc/PID/stat in 10 ms ticks.")
 	return []Section{timing, writes, cpu}

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kennel-dev/kennel/internal/procfs"
 	"github.com/kennel-dev/kennel/test/plane"
 )
 
@@ -45,7 +44,7 @@ func parseManySets(specs []string) ([]manySpec, error) {
 // manySample is one run of the many-sets scenario on one side.
 type manySample struct {
 	elapsed, probe time.Duration
-	kennel, kcm    time.Duration
+	cpu            cpuTimes
 	err            error
 }
 
@@ -72,14 +71,13 @@ func (b *benchRun) manySets(ctx context.Context, sets, pets int) Section {
 			}
 		}
 	}
-	return manySection(title, results)
+	return manySection(title, results, b.c.UpstreamApart)
 }
 
 // manyOnce creates the burst and the probe set on one side and waits.
 func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets int) manySample {
 	var r manySample
-	k0, _ := procfs.CPUTime(b.ctl.cmd.Process.Pid)
-	m0, _ := procfs.CPUTime(b.kcmPid)
+	cpu0 := b.cpuNow()
 	t0 := time.Now()
 	if err := createSets(ctx, s, ns, sets, pets); err != nil {
 		r.err = err
@@ -101,9 +99,7 @@ func (b *benchRun) manyOnce(ctx context.Context, s side, ns string, sets, pets i
 	r.probe = time.Since(tp)
 	r.err = waitAllReady(ctx, b.p.Client(), ns, sets*pets+1, timeout)
 	r.elapsed = time.Since(t0)
-	k1, _ := procfs.CPUTime(b.ctl.cmd.Process.Pid)
-	m1, _ := procfs.CPUTime(b.kcmPid)
-	r.kennel, r.kcm = k1-k0, m1-m0
+	r.cpu = b.cpuNow().since(cpu0)
 	return r
 }
 
@@ -152,22 +148,8 @@ func waitAllReady(ctx context.Context, c kubernetes.Interface, ns string, n int,
 	}
 }
 
-// upstreamCPU estimates the StatefulSet controller's CPU per round:
-// kube-controller-manager's during the upstream run minus during kennel's
-// run of the same round.
-func upstreamCPU(results map[string][]manySample) []float64 {
-	var out []float64
-	k, u := results["kennel"], results["upstream"]
-	for i := range min(len(k), len(u)) {
-		if k[i].err == nil && u[i].err == nil {
-			out = append(out, (u[i].kcm - k[i].kcm).Seconds())
-		}
-	}
-	return out
-}
-
 // manySection is the scenario's table.
-func manySection(title string, results map[string][]manySample) Section {
+func manySection(title string, results map[string][]manySample, apart bool) Section {
 	sec := Section{Title: "controller: many sets at once"}
 	pick := func(side string, f func(manySample) float64) []float64 {
 		var out []float64
@@ -181,11 +163,26 @@ func manySection(title string, results map[string][]manySample) Section {
 	row := func(metric string, f func(manySample) float64, format func(float64) string) Row {
 		return MedianRow(metric, pick("kennel", f), pick("upstream", f), format)
 	}
+	var cpuK, cpuU []cpuTimes
+	for _, r := range results["kennel"] {
+		if r.err == nil {
+			cpuK = append(cpuK, r.cpu)
+		}
+	}
+	for _, r := range results["upstream"] {
+		if r.err == nil {
+			cpuU = append(cpuU, r.cpu)
+		}
+	}
+	cpuMetric := "controller CPU seconds (upstream: estimate)"
+	if apart {
+		cpuMetric = "controller CPU seconds"
+	}
 	sec.Rows = []Row{
 		row(title, func(r manySample) float64 { return r.elapsed.Seconds() }, Seconds),
 		row("a 1-pet set created right after the burst: its time to Ready", func(r manySample) float64 { return r.probe.Seconds() }, Seconds),
-		MedianRow("controller CPU seconds (upstream: estimate)", pick("kennel", func(r manySample) float64 { return r.kennel.Seconds() }), upstreamCPU(results), Seconds),
-		row("kube-controller-manager CPU seconds (raw)", func(r manySample) float64 { return r.kcm.Seconds() }, Seconds),
+		MedianRow(cpuMetric, kennelCPU(cpuK), upstreamCPU(cpuK, cpuU, apart), Seconds),
+		MedianRow("kube-controller-manager CPU seconds (raw)", kcmCPU(cpuK), kcmCPU(cpuU), Seconds),
 	}
 	for side, rs := range results {
 		for i, r := range rs {
@@ -197,6 +194,6 @@ func manySection(title string, results map[string][]manySample) Section {
 	}
 	sec.Notes = append(sec.Notes,
 		"Times run from the first create to the namespace holding every pet Ready (polled every 500 ms); the probe set's from its create to its pet Ready.",
-		"Controller CPU: kennel's process; upstream's is kube-controller-manager's during its run minus during kennel's run of the same round (an estimate, as in the CPU table; the raw figures are in the next row).")
+		"Controller CPU: kennel's process; upstream's as in the CPU table. "+upstreamCPUNote(apart))
 	return sec
 }

@@ -29,7 +29,7 @@ type Options struct {
 	OrderedSizes                                  []int
 	Parallel                                      []int
 	ParallelClaims                                string
-	Audit                                         bool
+	Audit, UpstreamApart                          bool
 	CachedPods                                    []int
 	BaselineController                            string
 	ManySets                                      []string
@@ -85,7 +85,8 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) error {
 				Rounds: o.Rounds, Nodes: o.Nodes, OrderedSizes: o.OrderedSizes, Parallel: o.Parallel,
 				ParallelClaims: o.ParallelClaims, Audit: o.Audit,
 				CachedPods: o.CachedPods, BaselineController: o.BaselineController, ManySets: o.ManySets,
-				ChartDir: chartDir(o.Out), Dir: filepath.Join(dir, "controller"), Logf: logf,
+				UpstreamApart: o.UpstreamApart,
+				ChartDir:      chartDir(o.Out), Dir: filepath.Join(dir, "controller"), Logf: logf,
 			})
 			if err != nil {
 				sections = append(sections, Section{Title: "controller", Notes: []string{"the controller suite failed: " + err.Error()}, Failures: 1})

@@ -90,7 +90,16 @@ type Options struct {
 	// ExtraArgs are appended to a component's arguments, by component name
 	// ("kube-apiserver": audit logging flags, for instance).
 	ExtraArgs map[string][]string
+	// StatefulSetApart runs the StatefulSet controller in a
+	// kube-controller-manager of its own (named StatefulSetProcess in Pids
+	// and LogPath) and every other controller in the plane's, so the
+	// StatefulSet controller's CPU and memory can be read alone.
+	StatefulSetApart bool
 }
+
+// StatefulSetProcess names the kube-controller-manager that runs only the
+// StatefulSet controller (Options.StatefulSetApart).
+const StatefulSetProcess = "statefulset-controller"
 
 // Plane is a running control plane.
 type Plane struct {
@@ -106,6 +115,7 @@ type Plane struct {
 
 	// components launched by one step and waited for by a later one
 	cm, sched, kwok, dns *process
+	sts                  *process  // nil without Options.StatefulSetApart
 	node                 *realNode // nil without Options.RealNode
 
 	mu       sync.Mutex
@@ -117,6 +127,7 @@ type ports struct {
 	etcdClient, etcdPeer int
 	apiserver            int
 	controllerManager    int
+	statefulSet          int // Options.StatefulSetApart's controller manager
 	scheduler            int
 	dns                  int
 	dnsHealth, dnsReady  int
@@ -363,15 +374,34 @@ func (p *Plane) startAPIServer(ctx context.Context) error {
 	return err
 }
 
+// startControllerManager launches kube-controller-manager and, with
+// Options.StatefulSetApart, a second one that runs only the StatefulSet
+// controller.
 func (p *Plane) startControllerManager(context.Context) error {
+	const sts = "statefulset-controller" // the controller's name in --controllers
+	args := p.controllerManagerArgs("controller-manager", p.ports.controllerManager)
+	if p.opts.StatefulSetApart {
+		args = append(args, "--controllers=*,-"+sts)
+	}
 	var err error
-	p.cm, err = p.launch("kube-controller-manager", []string{
+	if p.cm, err = p.launch("kube-controller-manager", args); err != nil || !p.opts.StatefulSetApart {
+		return err
+	}
+	args = append(p.controllerManagerArgs(StatefulSetProcess, p.ports.statefulSet), "--controllers="+sts)
+	p.sts, err = p.launchBinary(StatefulSetProcess, "kube-controller-manager", args)
+	return err
+}
+
+// controllerManagerArgs are a kube-controller-manager's flags; certDir
+// names its serving certificates' directory.
+func (p *Plane) controllerManagerArgs(certDir string, port int) []string {
+	return []string{
 		"--kubeconfig=" + p.path("controller-manager.kubeconfig"),
 		"--authentication-kubeconfig=" + p.path("controller-manager.kubeconfig"),
 		"--authorization-kubeconfig=" + p.path("controller-manager.kubeconfig"),
 		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(p.ports.controllerManager),
-		"--cert-dir=" + p.path("certs", "controller-manager"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + p.path("certs", certDir),
 		"--leader-elect=false",
 		"--service-account-private-key-file=" + p.pki.saKey,
 		"--root-ca-file=" + p.pki.caCert,
@@ -382,8 +412,7 @@ func (p *Plane) startControllerManager(context.Context) error {
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
 		"--profiling=false",
-	})
-	return err
+	}
 }
 
 func (p *Plane) startScheduler(context.Context) error {
@@ -436,6 +465,11 @@ func (p *Plane) waitComponents(ctx context.Context) error {
 	if err := p.waitHTTP(ctx, p.sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.scheduler), insecureTLS()); err != nil {
 		return err
 	}
+	if p.sts != nil {
+		if err := p.waitHTTP(ctx, p.sts, fmt.Sprintf("https://127.0.0.1:%d/healthz", p.ports.statefulSet), insecureTLS()); err != nil {
+			return err
+		}
+	}
 	if err := p.waitHTTP(ctx, p.dns, fmt.Sprintf("http://127.0.0.1:%d/ready", p.ports.dnsReady), nil); err != nil {
 		return err
 	}
@@ -447,9 +481,14 @@ func (p *Plane) waitComponents(ctx context.Context) error {
 
 // launch starts one component and records it for Stop.
 func (p *Plane) launch(name string, args []string) (*process, error) {
+	return p.launchBinary(name, name, args)
+}
+
+// launchBinary starts a component named name from the binary bin.
+func (p *Plane) launchBinary(name, bin string, args []string) (*process, error) {
 	p.opts.Logf("plane: starting %s", name)
 	args = append(args, p.opts.ExtraArgs[name]...)
-	proc, err := startProcess(name, p.bin(name), args, p.path("logs", name+".log"))
+	proc, err := startProcess(name, p.bin(bin), args, p.path("logs", name+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -552,7 +591,7 @@ func freePorts() (ports, error) {
 		udp bool
 	}{
 		{&pt.etcdClient, false}, {&pt.etcdPeer, false}, {&pt.apiserver, false},
-		{&pt.controllerManager, false}, {&pt.scheduler, false},
+		{&pt.controllerManager, false}, {&pt.statefulSet, false}, {&pt.scheduler, false},
 		{&pt.dns, true}, {&pt.dnsHealth, false}, {&pt.dnsReady, false},
 		{&pt.kubelet, false}, {&pt.kubeletHealthz, false}, {&pt.proxyHealthz, false}, {&pt.proxyMetrics, false},
 	} {

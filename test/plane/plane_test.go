@@ -131,7 +131,7 @@ func TestFreePortsDistinctAndFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []int{pt.etcdClient, pt.etcdPeer, pt.apiserver, pt.controllerManager, pt.scheduler, pt.dns, pt.dnsHealth, pt.dnsReady}
+	all := []int{pt.etcdClient, pt.etcdPeer, pt.apiserver, pt.controllerManager, pt.statefulSet, pt.scheduler, pt.dns, pt.dnsHealth, pt.dnsReady}
 	seen := map[int]bool{}
 	for _, p := range all {
 		if p <= 0 || seen[p] {

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/kennel-dev/kennel/internal/testenv"
 )
@@ -126,4 +129,57 @@ func BenchmarkStartStop(b *testing.B) {
 	}
 	b.ReportMetric(rssTotal/float64(b.N)/(1<<20), "MiB-rss/op")
 	b.ReportMetric(apiserver/float64(b.N)/(1<<20), "MiB-apiserver-rss/op")
+}
+
+// With Options.StatefulSetApart the StatefulSet controller runs in a
+// kube-controller-manager of its own: a StatefulSet gets its pod, both
+// controller managers run, and the plane's says it left the StatefulSet
+// controller out.
+func TestStatefulSetApart(t *testing.T) {
+	bin := binDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := Start(ctx, Options{BinDir: bin, Nodes: 1, Logf: t.Logf, StatefulSetApart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	pids := p.Pids()
+	if pids["kube-controller-manager"] == 0 || pids[StatefulSetProcess] == 0 {
+		t.Fatalf("pids %v: want both kube-controller-manager and %s", pids, StatefulSetProcess)
+	}
+	labels := map[string]string{"app": "apart"}
+	set := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "apart", Namespace: "default"},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](1), ServiceName: "apart",
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/c"}}},
+			},
+		},
+	}
+	if _, err := p.Client().AppsV1().StatefulSets("default").Create(ctx, set, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := p.Client().CoreV1().Pods("default").Get(ctx, "apart-0", metav1.GetOptions{}); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no pod apart-0: the StatefulSet controller does not run")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for name, want := range map[string]bool{"kube-controller-manager": true, StatefulSetProcess: false} {
+		log, err := os.ReadFile(p.LogPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(log), `"Warning: controller is disabled" controller="statefulset-controller"`); got != want {
+			t.Errorf("%s's log says the StatefulSet controller is disabled: %v, want %v", name, got, want)
+		}
+	}
 }

@@ -36,6 +36,7 @@ func main() {
 	fs.IntSliceVar(&o.CachedPods, "cached-pods", []int{1000, 5000}, "stages of the controller memory scenario (pods cached); 0 skips it")
 	fs.StringVar(&o.BaselineController, "baseline-controller", "", "an earlier controller binary measured beside kennel's in the memory scenario")
 	fs.StringSliceVar(&o.ManySets, "many-sets", nil, `many-sets scenarios, each "SETSxPETS" (e.g. 200x5,1000x1); empty skips them`)
+	fs.BoolVar(&o.UpstreamApart, "upstream-apart", true, "run the StatefulSet controller in a kube-controller-manager of its own, so its CPU and memory are measured (false: inside the plane's, its CPU estimated)")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "scratch directory (default: a temporary one, kept on failure)")
 	fs.StringVar(&o.Out, "out", "", "also write the summary here")
 	if err := fs.Parse(os.Args[1:]); err != nil {
