@@ -164,11 +164,11 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	}
 	defer ctl.stop()
 	pids := p.Pids()
-	kcmPid, stsPid := pids["kube-controller-manager"], pids[plane.StatefulSetProcess]
-	if kcmPid == 0 || c.UpstreamApart && stsPid == 0 {
+	kcmPid, stsPid, apiPid := pids["kube-controller-manager"], pids[plane.StatefulSetProcess], pids["kube-apiserver"]
+	if kcmPid == 0 || apiPid == 0 || c.UpstreamApart && stsPid == 0 {
 		return nil, fmt.Errorf("kube-controller-manager pids: %v", pids)
 	}
-	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, stsPid: stsPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
+	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, stsPid: stsPid, apiPid: apiPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
 	if slices.ContainsFunc(c.Parallel, func(n int) bool { return n > 0 }) {
 		loop, err := newLoopSide(p)
 		if err != nil {
@@ -286,6 +286,7 @@ type benchRun struct {
 	ctl    *controllerProc
 	kcmPid int
 	stsPid int // the StatefulSet controller's own process; 0 unless c.UpstreamApart
+	apiPid int
 	c      ControllerConfig
 	sides  []side
 	audit  *auditTail // nil unless c.Audit
@@ -630,7 +631,8 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 			MedianRow(sc.name+": all writes, every component", ak, au, Number))
 		cpu.Rows = append(cpu.Rows,
 			MedianRow(sc.name+": controller CPU seconds", kennelCPU(cpuK), upstreamCPU(cpuK, cpuU, c.UpstreamApart), Seconds),
-			MedianRow(sc.name+": kube-controller-manager CPU seconds (raw)", kcmCPU(cpuK), kcmCPU(cpuU), Seconds))
+			MedianRow(sc.name+": kube-controller-manager CPU seconds (raw)", kcmCPU(cpuK), kcmCPU(cpuU), Seconds),
+			MedianRow(sc.name+": kube-apiserver CPU seconds", apiCPU(cpuK), apiCPU(cpuU), Seconds))
 		if len(k) > 0 && len(u) > 0 && k[len(k)-1].err == nil && u[len(u)-1].err == nil {
 			writes.Notes = append(writes.Notes, fmt.Sprintf("%s, last round, by verb and resource (kennel / upstream): %s",
 				sc.name, writeBreakdown(k[len(k)-1].writes, u[len(u)-1].writes)))
@@ -655,7 +657,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 		rssRow.Upstream, rssRow.Ratio = MiB(upRSS)+" (its own kube-controller-manager)", Ratio(rss, upRSS, rss > 0, upRSS > 0)
 	}
 	cpu.Rows = append(cpu.Rows, rssRow)
-	cpu.Notes = append(cpu.Notes, upstreamCPUNote(c.UpstreamApart),
+	cpu.Notes = append(cpu.Notes, upstreamCPUNote(c.UpstreamApart), apiCPUNote,
 		"kennel's controller also runs (idle, with its informers) during the upstream runs, and the StatefulSet controller during kennel's; neither is counted there.",
 		"kennel's figure is the CPU of the whole kennel controller process (informers for PetSets, pods, claims and Services included). CPU is read from /proc/PID/stat in 10 ms ticks.")
 	return []Section{timing, writes, cpu}

@@ -13,6 +13,7 @@ type cpuTimes struct {
 	// sts is the kube-controller-manager that runs only the StatefulSet
 	// controller (ControllerConfig.UpstreamApart); zero otherwise.
 	sts time.Duration
+	api time.Duration // kube-apiserver
 }
 
 // cpuNow reads the processes' CPU times from /proc (10 ms ticks).
@@ -23,12 +24,13 @@ func (b *benchRun) cpuNow() cpuTimes {
 	if b.stsPid != 0 {
 		t.sts, _ = procfs.CPUTime(b.stsPid)
 	}
+	t.api, _ = procfs.CPUTime(b.apiPid)
 	return t
 }
 
 // since is the CPU spent between t0 and t.
 func (t cpuTimes) since(t0 cpuTimes) cpuTimes {
-	return cpuTimes{kennel: t.kennel - t0.kennel, kcm: t.kcm - t0.kcm, sts: t.sts - t0.sts}
+	return cpuTimes{kennel: t.kennel - t0.kennel, kcm: t.kcm - t0.kcm, sts: t.sts - t0.sts, api: t.api - t0.api}
 }
 
 // upstreamCPU is the StatefulSet controller's CPU in each round, from the
@@ -50,6 +52,9 @@ func upstreamCPU(k, u []cpuTimes, apart bool) []float64 {
 	return out
 }
 
+// apiCPUNote says what the API server's CPU row holds.
+const apiCPUNote = "kube-apiserver CPU is the whole API server's over the same window: the set controller's requests and the watches it holds, and every request its changes set off in the other components (scheduler, kwok, PV controller, EndpointSlices)."
+
 // upstreamCPUNote says how the upstream controller's CPU was obtained.
 func upstreamCPUNote(apart bool) string {
 	if apart {
@@ -58,12 +63,17 @@ func upstreamCPUNote(apart bool) string {
 	return "Upstream's controller CPU is an estimate: kube-controller-manager's CPU during the upstream run minus its CPU during kennel's run of the same round, when its other controllers (endpoints, PV binder, garbage collector...) see the same pods and claims but the StatefulSet controller is idle. Negative or tiny values mean the difference is below the noise of the shared machine."
 }
 
-// kennelCPU and kcmCPU pick one process's seconds from each round.
+// kennelCPU, kcmCPU and apiCPU pick one process's seconds from each round.
 func kennelCPU(ts []cpuTimes) []float64 {
 	return cpuSeconds(ts, func(t cpuTimes) time.Duration { return t.kennel })
 }
+
 func kcmCPU(ts []cpuTimes) []float64 {
 	return cpuSeconds(ts, func(t cpuTimes) time.Duration { return t.kcm })
+}
+
+func apiCPU(ts []cpuTimes) []float64 {
+	return cpuSeconds(ts, func(t cpuTimes) time.Duration { return t.api })
 }
 
 func cpuSeconds(ts []cpuTimes, f func(cpuTimes) time.Duration) []float64 {

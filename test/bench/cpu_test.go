@@ -35,9 +35,9 @@ func TestUpstreamCPU(t *testing.T) {
 }
 
 func TestCPUTimesSince(t *testing.T) {
-	t0 := cpuTimes{kennel: time.Second, kcm: 2 * time.Second, sts: 3 * time.Second}
-	t1 := cpuTimes{kennel: 4 * time.Second, kcm: 4 * time.Second, sts: 4 * time.Second}
-	if got, want := t1.since(t0), (cpuTimes{kennel: 3 * time.Second, kcm: 2 * time.Second, sts: time.Second}); got != want {
+	t0 := cpuTimes{kennel: time.Second, kcm: 2 * time.Second, sts: 3 * time.Second, api: 5 * time.Second}
+	t1 := cpuTimes{kennel: 4 * time.Second, kcm: 4 * time.Second, sts: 4 * time.Second, api: 9 * time.Second}
+	if got, want := t1.since(t0), (cpuTimes{kennel: 3 * time.Second, kcm: 2 * time.Second, sts: time.Second, api: 4 * time.Second}); got != want {
 		t.Errorf("since = %+v, want %+v", got, want)
 	}
 }

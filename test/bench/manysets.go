@@ -183,6 +183,7 @@ func manySection(title string, results map[string][]manySample, apart bool) Sect
 		row("a 1-pet set created right after the burst: its time to Ready", func(r manySample) float64 { return r.probe.Seconds() }, Seconds),
 		MedianRow(cpuMetric, kennelCPU(cpuK), upstreamCPU(cpuK, cpuU, apart), Seconds),
 		MedianRow("kube-controller-manager CPU seconds (raw)", kcmCPU(cpuK), kcmCPU(cpuU), Seconds),
+		MedianRow("kube-apiserver CPU seconds", apiCPU(cpuK), apiCPU(cpuU), Seconds),
 	}
 	for side, rs := range results {
 		for i, r := range rs {
@@ -194,6 +195,6 @@ func manySection(title string, results map[string][]manySample, apart bool) Sect
 	}
 	sec.Notes = append(sec.Notes,
 		"Times run from the first create to the namespace holding every pet Ready (polled every 500 ms); the probe set's from its create to its pet Ready.",
-		"Controller CPU: kennel's process; upstream's as in the CPU table. "+upstreamCPUNote(apart))
+		"Controller CPU: kennel's process; upstream's as in the CPU table. "+upstreamCPUNote(apart), apiCPUNote)
 	return sec
 }
