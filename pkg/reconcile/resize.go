@@ -82,13 +82,23 @@ func expansionAllowed(claim *corev1.PersistentVolumeClaim, classes map[string]*s
 	return true, ""
 }
 
-// planClaimResize compares each of the set's claims with its template.
+// planClaimResize compares each of the set's claims with its template; what
+// it reports comes in the order of the claims' names.
 func planClaimResize(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass, unreadable map[string]string) resizePlan {
-	var plan resizePlan
-	want := templateStorage(set)
+	plan := planClaimResizeIn(set, claims, classes, unreadable)
+	if len(plan.Expand)+len(plan.Refused)+len(plan.Pending) == 0 {
+		return plan // nothing listed (nearly every pass): no order to keep
+	}
 	sorted := append([]*corev1.PersistentVolumeClaim(nil), claims...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	for _, claim := range sorted {
+	return planClaimResizeIn(set, sorted, classes, unreadable)
+}
+
+// planClaimResizeIn is planClaimResize with the claims in the order given.
+func planClaimResizeIn(set *kennelv1.PetSet, claims []*corev1.PersistentVolumeClaim, classes map[string]*storagev1.StorageClass, unreadable map[string]string) resizePlan {
+	var plan resizePlan
+	want := templateStorage(set)
+	for _, claim := range claims {
 		tmpl, _, ok := claimIdentity(set, claim)
 		if !ok || claim.DeletionTimestamp != nil {
 			continue

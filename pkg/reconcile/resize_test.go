@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +76,16 @@ func TestPlanClaimResize(t *testing.T) {
 	}
 	if planClaimResize(revSet("x"), nil, classes, nil).condition(1) != nil {
 		t.Errorf("condition without claim templates")
+	}
+	// What is listed comes by claim name whatever the order given; a plan
+	// with nothing listed still counts every claim.
+	reversed := slices.Clone(claims)
+	slices.Reverse(reversed)
+	if got := planClaimResize(set, reversed, classes, map[string]string{"locked": "forbidden"}); !reflect.DeepEqual(got, plan) {
+		t.Errorf("claims in reverse: plan %+v, want %+v", got, plan)
+	}
+	if got := planClaimResize(set, []*corev1.PersistentVolumeClaim{claims[7], claims[0]}, classes, nil); got.Total != 2 || got.Done != 2 {
+		t.Errorf("nothing to list: plan %+v, want 2 of 2 done", got)
 	}
 	client := fake.NewClientset(claims[1])
 	if err := NewClaimControl(client).ExpandClaim(context.Background(), set, claims[1], resource.MustParse("2Gi")); err != nil {

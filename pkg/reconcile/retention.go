@@ -47,12 +47,13 @@ func retentionPolicy(set *kennelv1.PetSet) (whenDeleted, whenScaled appsv1.Persi
 // claimIdentity returns the template and ordinal of a claim named
 // <template>-<set>-<N> after one of the set's claim templates.
 func claimIdentity(set *kennelv1.PetSet, claim *corev1.PersistentVolumeClaim) (template string, ord int, ok bool) {
-	for _, name := range claimTemplateNames(set) {
-		rest, found := strings.CutPrefix(claim.Name, name+"-")
-		if !found {
+	for i := range set.Spec.VolumeClaimTemplates {
+		name := set.Spec.VolumeClaimTemplates[i].Name
+		rest, found := strings.CutPrefix(claim.Name, name)
+		if !found || !strings.HasPrefix(rest, "-") {
 			continue
 		}
-		if parent, ord, ok := ordinal.Parse(rest); ok && parent == set.Name {
+		if parent, ord, ok := ordinal.Parse(rest[1:]); ok && parent == set.Name {
 			return name, ord, true
 		}
 	}
@@ -183,14 +184,25 @@ func (c *defaultSetControl) setClaims(set *kennelv1.PetSet) ([]*corev1.Persisten
 		return nil, nil
 	}
 	var out []*corev1.PersistentVolumeClaim
-	for _, tmpl := range claimTemplateNames(set) {
+	// A claim belongs to one family, but two templates of one name would
+	// read the same family twice: with more than one template, claims seen
+	// are remembered.
+	templates := claimTemplateNames(set)
+	var seen map[*corev1.PersistentVolumeClaim]bool
+	if len(templates) > 1 {
+		seen = map[*corev1.PersistentVolumeClaim]bool{}
+	}
+	for _, tmpl := range templates {
 		family, err := c.claimIndex.ByIndex(claimFamilyIndex, claimFamilyKey(set.Namespace, tmpl+"-"+set.Name))
 		if err != nil {
 			return nil, err
 		}
 		for _, obj := range family {
-			if claim, ok := obj.(*corev1.PersistentVolumeClaim); ok {
-				if _, _, ok := claimIdentity(set, claim); ok && !slices.Contains(out, claim) {
+			if claim, ok := obj.(*corev1.PersistentVolumeClaim); ok && !seen[claim] {
+				if _, _, ok := claimIdentity(set, claim); ok {
+					if seen != nil {
+						seen[claim] = true
+					}
 					out = append(out, claim)
 				}
 			}

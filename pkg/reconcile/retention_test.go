@@ -41,7 +41,7 @@ func describe(refs []metav1.OwnerReference) string {
 func TestClaimIdentity(t *testing.T) {
 	set := retSet("", "")
 	set.Spec.VolumeClaimTemplates = append(set.Spec.VolumeClaimTemplates, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-web"}})
-	for name, want := range map[string]int{"data-web-3": 3, "data-web-web-12": 12, "data-db-3": -1, "logs-web-1": -1, "data-web-x": -1, "data-web-01": -1} {
+	for name, want := range map[string]int{"data-web-3": 3, "data-web-web-12": 12, "data-db-3": -1, "logs-web-1": -1, "data-web-x": -1, "data-web-01": -1, "data": -1, "data-": -1, "datax-web-1": -1} {
 		tmpl, ord, ok := claimIdentity(set, claimFor(name))
 		if (want < 0) == ok || (ok && ord != want) || (ok && !strings.HasPrefix(name, tmpl+"-")) {
 			t.Errorf("%s: %d %v, want %d", name, ord, ok, want)
