@@ -166,7 +166,7 @@ func Controller(ctx context.Context, c ControllerConfig) ([]Section, error) {
 	pids := p.Pids()
 	kcmPid, stsPid, apiPid := pids["kube-controller-manager"], pids[plane.StatefulSetProcess], pids["kube-apiserver"]
 	if kcmPid == 0 || apiPid == 0 || c.UpstreamApart && stsPid == 0 {
-		return nil, fmt.Errorf("kube-controller-manager pids: %v", pids)
+		return nil, fmt.Errorf("a plane process the harness measures is missing: %v", pids)
 	}
 	b := &benchRun{p: p, ctl: ctl, kcmPid: kcmPid, stsPid: stsPid, apiPid: apiPid, c: c, audit: audit, sides: []side{kennelSide{p.Client(), kc}, upstreamSide{p.Client()}}}
 	if slices.ContainsFunc(c.Parallel, func(n int) bool { return n > 0 }) {
@@ -644,8 +644,7 @@ func controllerSections(scenarios []scenario, results []map[string][]sample, rss
 	timing.Notes = append(timing.Notes,
 		fmt.Sprintf("One plane (%d kwok nodes) for both; every set has one 1Gi volumeClaimTemplate (hostpath provisioner, Immediate binding; none in the scenarios 'without claims') and a headless Service; each side scales its own set in a fresh namespace, alternating kennel, upstream, kennel, upstream.", c.Nodes),
 		"kwok moves a scheduled pod to Running and Ready with no simulated delay and removes a terminating pod at once (test/plane/stages/pod.yaml); both controllers see the same node and pod simulation.",
-		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; the StatefulSet controller runs inside kube-controller-manager v1.37.2"+
-			map[bool]string{true: ", one that runs only it (the same limits, its own informers).", false: " with every other controller (sharing its informers and client limits)."}[c.UpstreamApart],
+		"kennel's controller runs as its own process with --kube-api-qps="+apiQPS+" --kube-api-burst="+apiBurst+" (the plane's kube-controller-manager's limits) and --leader-elect=false; "+upstreamProcessNote(c.UpstreamApart),
 		"Times run from the scale request to the pod watch's event that showed the last pet Ready (scale-ups) or gone (scale-downs), by the harness's clock; polling the pods every 100 ms (LIST requests, so not in the write counts) confirms that end state. Runs before 2026-12-05 05:30 UTC took the poll's time, up to 100 ms late.",
 		"Steps (OrderedReady scale-ups only) are timed by a pod watch with the harness's clock: from the watch event showing pet i Ready to the event showing pet i+1; one sample per step over all rounds. They hold the controller's reaction (informer event, sync, claim and pod creates). 'Pet created → pet Ready' is the rest of each step: scheduling, claim binding and kwok, outside the set controller.")
 	writes.Notes = append(writes.Notes,

@@ -55,6 +55,14 @@ func upstreamCPU(k, u []cpuTimes, apart bool) []float64 {
 // apiCPUNote says what the API server's CPU row holds.
 const apiCPUNote = "kube-apiserver CPU is the whole API server's over the same window: the set controller's requests and the watches it holds, and every request its changes set off in the other components (scheduler, kwok, PV controller, EndpointSlices)."
 
+// upstreamProcessNote says where the StatefulSet controller runs.
+func upstreamProcessNote(apart bool) string {
+	if apart {
+		return "the StatefulSet controller runs inside a kube-controller-manager v1.37.2 that runs only it (the same limits, its own informers)."
+	}
+	return "the StatefulSet controller runs inside kube-controller-manager v1.37.2 with every other controller (sharing its informers and client limits)."
+}
+
 // upstreamCPUNote says how the upstream controller's CPU was obtained.
 func upstreamCPUNote(apart bool) string {
 	if apart {

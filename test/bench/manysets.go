@@ -163,17 +163,16 @@ func manySection(title string, results map[string][]manySample, apart bool) Sect
 	row := func(metric string, f func(manySample) float64, format func(float64) string) Row {
 		return MedianRow(metric, pick("kennel", f), pick("upstream", f), format)
 	}
-	var cpuK, cpuU []cpuTimes
-	for _, r := range results["kennel"] {
-		if r.err == nil {
-			cpuK = append(cpuK, r.cpu)
+	cpuOf := func(side string) []cpuTimes {
+		var out []cpuTimes
+		for _, r := range results[side] {
+			if r.err == nil {
+				out = append(out, r.cpu)
+			}
 		}
+		return out
 	}
-	for _, r := range results["upstream"] {
-		if r.err == nil {
-			cpuU = append(cpuU, r.cpu)
-		}
-	}
+	cpuK, cpuU := cpuOf("kennel"), cpuOf("upstream")
 	cpuMetric := "controller CPU seconds (upstream: estimate)"
 	if apart {
 		cpuMetric = "controller CPU seconds"
